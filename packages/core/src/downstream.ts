@@ -1,0 +1,86 @@
+import type { ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { serializeHeaders, type Headers } from './headers.js'
+
+/**
+ * The client side of an upgrade: an HTTP/1.1 socket here, an HTTP/2 stream in @switchyard/h2-connect.
+ * Before `accept`, only a response may be sent; after it, `stream` carries raw payload both ways.
+ */
+export interface Downstream {
+  readonly protocol: 'http1' | 'http2'
+  /** Raw bytes from and to the client. */
+  readonly stream: Duplex
+  /** Bytes the client sent right after its request head (Node's `head`). */
+  readonly head: Buffer
+  /** True once a status line (101 or other) has been sent. */
+  readonly responseStarted: boolean
+  /** Sends the acceptance: `101 Switching Protocols` on HTTP/1.1 (200 on HTTP/2). */
+  accept (headers: Headers): void
+  /** Sends a non-upgrade answer's head; the body follows with `write`/`end`, then the connection closes. */
+  respond (statusCode: number, headers: Headers): void
+  write (chunk: Buffer): boolean
+  end (chunk?: Buffer): void
+  destroy (error?: Error): void
+}
+
+/** Headers never sent on a 101 (Envoy: no Content-Length/Transfer-Encoding, no chunking after). */
+const notOn101 = ['content-length', 'transfer-encoding']
+
+export class Http1Downstream implements Downstream {
+  readonly protocol = 'http1' as const
+  readonly stream: Duplex
+  readonly head: Buffer
+  responseStarted = false
+  readonly #res: ServerResponse
+
+  constructor (socket: Duplex, head: Buffer, res: ServerResponse) {
+    this.stream = socket
+    this.head = head
+    this.#res = res
+  }
+
+  accept (headers: Headers): void {
+    for (const key of notOn101) delete headers[key]
+    this.responseStarted = true
+    this.#res.detachSocket(this.stream as never)
+    this.stream.write(`HTTP/1.1 101 Switching Protocols\r\n${serializeHeaders(headers)}\r\n`)
+  }
+
+  respond (statusCode: number, headers: Headers): void {
+    this.responseStarted = true
+    const res = this.#res
+    // The connection is not kept: nothing after a refused upgrade may be read as a request.
+    res.shouldKeepAlive = false
+    for (const key in headers) {
+      if (key === 'connection' || key === 'keep-alive' || key === 'transfer-encoding' || key === 'upgrade') continue
+      res.setHeader(key, headers[key]!)
+    }
+    res.setHeader('connection', 'close')
+    res.writeHead(statusCode)
+    res.once('finish', () => closeSoon(this.stream))
+  }
+
+  write (chunk: Buffer): boolean {
+    return this.responseStarted && this.#res.headersSent ? this.#res.write(chunk) : this.stream.write(chunk)
+  }
+
+  end (chunk?: Buffer): void {
+    if (this.#res.headersSent) this.#res.end(chunk)
+    else {
+      if (chunk !== undefined) this.stream.write(chunk)
+      this.stream.end()
+    }
+  }
+
+  destroy (error?: Error): void {
+    this.stream.destroy(error)
+  }
+}
+
+/** Ends a socket and destroys it once its pending writes are out (net's `destroySoon`). */
+export function closeSoon (stream: Duplex): void {
+  if (stream.destroyed) return
+  if (stream.writableFinished) { stream.destroy(); return }
+  stream.once('finish', () => stream.destroy())
+  stream.end()
+}

@@ -1,0 +1,349 @@
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import type { Headers } from '../headers.js'
+import { SwyFilterError } from '../errors.js'
+import { FilterStatus, type Filter, type FilterContext, type FilterResult } from './filter.js'
+
+/** Where events leave the chain: the router (request direction) or the downstream (response direction). */
+export interface ChainSink {
+  headers (statusCode: number, headers: Headers, endStream: boolean): void
+  /** Returns false when the destination wants no more for now (backpressure). */
+  data (chunk: Buffer, endStream: boolean): boolean
+}
+
+/** What the owner of a stream does for the chain's context calls. */
+export interface ChainOwner {
+  localReply (fromFilter: number, status: number, body: Buffer | undefined, headers: Record<string, string>): void
+  abort (error: Error): void
+  pause (): void
+  resume (): void
+  /** The chain's own queue drained below the high-water mark: reading may resume. */
+  drained (direction: 'request' | 'response'): void
+}
+
+export interface ChainInit {
+  filters: readonly Filter[]
+  upgradeType: string | null
+  route: { url: string, method: string | string[] }
+  request: FastifyRequest
+  log: FastifyBaseLogger
+  owner: ChainOwner
+  /** The router: where request events leave the chain. */
+  upstreamSink: ChainSink
+  /** The downstream responder: where response events leave the chain. */
+  downstreamSink: ChainSink
+  highWaterMark?: number
+}
+
+type Kind = 'headers' | 'data'
+interface Item {
+  kind: Kind
+  status: number
+  headers: Headers | undefined
+  chunk: Buffer
+  end: boolean
+  /** Position in the direction's order of the next filter to run. */
+  pos: number
+  /** Items behind this one may run filters strictly before this position. */
+  barrier: number
+  /** Parked: waits for `ctx.resume()` (headers) or for a Promise to settle. */
+  waiting: boolean
+  /** The filter that parked it, for `resume()`. */
+  parkedBy: number
+}
+
+const EMPTY = Buffer.alloc(0)
+const DONE = 0
+const PARKED = 1
+const CONSUMED = 2
+
+/** One direction of the chain: request (filters in order) or response (in reverse). */
+class Direction {
+  readonly queue: Item[] = []
+  queuedBytes = 0
+
+  constructor (
+    readonly chain: FilterChain,
+    readonly name: 'request' | 'response',
+    readonly order: readonly number[],
+    readonly sink: ChainSink,
+    readonly hasData: boolean
+  ) {}
+
+  push (kind: Kind, status: number, headers: Headers | undefined, chunk: Buffer, end: boolean): boolean {
+    const item: Item = { kind, status, headers, chunk, end, pos: 0, barrier: 0, waiting: false, parkedBy: -1 }
+    const last = this.queue[this.queue.length - 1]
+    if (last === undefined) {
+      const r = this.run(item, this.order.length)
+      if (r === DONE) return this.deliver(item)
+      if (r === PARKED) this.enqueue(item)
+      return true
+    }
+    // Something is parked ahead: run only the filters it has already passed, then queue behind it.
+    const r = this.run(item, last.barrier)
+    if (r === CONSUMED) return true
+    if (r === DONE) item.pos = last.barrier
+    if (r !== PARKED) item.barrier = item.pos
+    this.enqueue(item)
+    return this.queuedBytes < this.chain.highWaterMark
+  }
+
+  private enqueue (item: Item): void {
+    this.queue.push(item)
+    this.queuedBytes += item.chunk.length
+  }
+
+  /** Runs `item` through filters [item.pos, limit). */
+  run (item: Item, limit: number): number {
+    const chain = this.chain
+    for (let p = item.pos; p < limit; p++) {
+      const index = this.order[p]!
+      const filter = chain.filters[index]!
+      let result: FilterResult
+      const ctx = chain.contexts[index]!
+      try {
+        if (this.name === 'request') {
+          if (item.kind === 'headers') {
+            if (filter.onRequestHeaders === undefined) continue
+            result = filter.onRequestHeaders(ctx, item.headers!, item.end)
+          } else {
+            if (filter.onRequestData === undefined) continue
+            chain.replacement = undefined
+            result = filter.onRequestData(ctx, item.chunk, item.end)
+          }
+        } else if (item.kind === 'headers') {
+          if (filter.onResponseHeaders === undefined) continue
+          result = filter.onResponseHeaders(ctx, item.status, item.headers!, item.end)
+        } else {
+          if (filter.onResponseData === undefined) continue
+          chain.replacement = undefined
+          result = filter.onResponseData(ctx, item.chunk, item.end)
+        }
+      } catch (err) {
+        chain.fail(filter, err)
+        return CONSUMED
+      }
+      if (chain.closed) return CONSUMED
+      if (item.kind === 'data' && chain.replacement !== undefined) {
+        item.chunk = chain.replacement
+        chain.replacement = undefined
+      }
+      if (result === undefined || result === FilterStatus.Continue) continue
+      if (result === FilterStatus.StopIteration) {
+        if (item.kind === 'data') return CONSUMED
+        item.pos = p + 1
+        item.barrier = p + 1
+        item.waiting = true
+        item.parkedBy = index
+        return PARKED
+      }
+      if (typeof (result as Promise<unknown>).then === 'function') {
+        item.pos = p + 1
+        // A pending data callback must not see the next chunk before it settles.
+        item.barrier = item.kind === 'data' ? p : p + 1
+        item.waiting = true
+        item.parkedBy = index
+        ;(result as Promise<FilterStatus | void>).then(
+          (status) => this.settle(item, index, status),
+          (err: unknown) => chain.fail(filter, err)
+        )
+        return PARKED
+      }
+    }
+    return DONE
+  }
+
+  private settle (item: Item, index: number, status: FilterStatus | void): void {
+    if (this.chain.closed || item.parkedBy !== index) return
+    if (status === FilterStatus.StopIteration) {
+      if (item.kind === 'data') this.remove(item)
+      else return // parked headers wait for ctx.resume()
+    } else {
+      item.waiting = false
+    }
+    this.drain()
+  }
+
+  private remove (item: Item): void {
+    const i = this.queue.indexOf(item)
+    if (i >= 0) {
+      this.queue.splice(i, 1)
+      this.queuedBytes -= item.chunk.length
+    }
+  }
+
+  /** Called from `ctx.resume()` of filter `index`. */
+  resumeFrom (index: number): void {
+    const head = this.queue[0]
+    if (head === undefined || !head.waiting || head.parkedBy !== index || head.kind !== 'headers') return
+    head.waiting = false
+    this.drain()
+  }
+
+  #draining = false
+  drain (): void {
+    if (this.#draining) return
+    this.#draining = true
+    const wasOver = this.queuedBytes >= this.chain.highWaterMark
+    try {
+      while (this.queue.length > 0 && !this.chain.closed) {
+        const item = this.queue[0]!
+        if (item.waiting) break
+        item.parkedBy = -1
+        const r = this.run(item, this.order.length)
+        if (r === PARKED) break
+        this.queue.shift()
+        this.queuedBytes -= item.chunk.length
+        if (r === DONE) this.deliver(item)
+      }
+    } finally {
+      this.#draining = false
+    }
+    if (wasOver && this.queuedBytes < this.chain.highWaterMark && !this.chain.closed) {
+      this.chain.owner.drained(this.name)
+    }
+  }
+
+  private deliver (item: Item): boolean {
+    if (item.kind === 'headers') {
+      this.sink.headers(item.status, item.headers!, item.end)
+      return true
+    }
+    return this.sink.data(item.chunk, item.end)
+  }
+}
+
+/**
+ * The filter chain of one stream (Envoy's `FilterManager`): filters in order for the request, in reverse
+ * for the response, and a sink at each end (the router upstream, the downstream responder).
+ */
+export class FilterChain {
+  readonly filters: readonly Filter[]
+  readonly contexts: FilterContext[]
+  readonly owner: ChainOwner
+  readonly highWaterMark: number
+  readonly request: Direction
+  readonly response: Direction
+  readonly state: Record<string | symbol, unknown> = {}
+  /** Set by `ctx.replaceData` during a data callback. */
+  replacement: Buffer | undefined
+  closed = false
+
+  constructor (init: ChainInit) {
+    this.filters = init.filters
+    this.owner = init.owner
+    this.highWaterMark = init.highWaterMark ?? 64 * 1024
+    const n = init.filters.length
+    const forward = Array.from({ length: n }, (_, i) => i)
+    this.request = new Direction(this, 'request', forward, init.upstreamSink, init.filters.some(f => f.onRequestData !== undefined))
+    this.response = new Direction(this, 'response', forward.slice().reverse(), init.downstreamSink, init.filters.some(f => f.onResponseData !== undefined))
+    this.contexts = init.filters.map((_, index) => this.#context(index, init))
+  }
+
+  /** True when no filter looks at request (or response) data: the tunnel may write straight through. */
+  get requestDataPassthrough (): boolean { return !this.request.hasData && this.request.queue.length === 0 }
+  get responseDataPassthrough (): boolean { return !this.response.hasData && this.response.queue.length === 0 }
+
+  requestHeaders (headers: Headers, endStream: boolean): void {
+    this.request.push('headers', 0, headers, EMPTY, endStream)
+  }
+
+  requestData (chunk: Buffer, endStream: boolean): boolean {
+    return this.request.push('data', 0, undefined, chunk, endStream)
+  }
+
+  responseHeaders (statusCode: number, headers: Headers, endStream: boolean): void {
+    this.response.push('headers', statusCode, headers, EMPTY, endStream)
+  }
+
+  responseData (chunk: Buffer, endStream: boolean): boolean {
+    return this.response.push('data', 0, undefined, chunk, endStream)
+  }
+
+  /**
+   * Runs a local reply's headers and body through the response callbacks of the filters before
+   * `fromFilter` (all of them when the router answers), ignoring their statuses: a local reply is final.
+   */
+  localResponse (fromFilter: number, status: number, headers: Headers, body: Buffer): Buffer {
+    const n = this.filters.length
+    const start = fromFilter >= n ? 0 : n - fromFilter
+    let chunk = body
+    for (let p = start; p < n; p++) {
+      const index = this.response.order[p]!
+      const filter = this.filters[index]!
+      const ctx = this.contexts[index]!
+      try {
+        filter.onResponseHeaders?.(ctx, status, headers, chunk.length === 0)
+        if (chunk.length > 0 && filter.onResponseData !== undefined) {
+          this.replacement = undefined
+          filter.onResponseData(ctx, chunk, true)
+          if (this.replacement !== undefined) chunk = this.replacement
+        }
+      } catch (err) {
+        ctx.log.error({ err, filter: filter.name }, 'filter failed on a local reply')
+      }
+    }
+    this.replacement = undefined
+    return chunk
+  }
+
+  /** Once: every filter's `onClose`. */
+  close (error?: Error): void {
+    if (this.closed) return
+    this.closed = true
+    this.request.queue.length = 0
+    this.response.queue.length = 0
+    for (let i = 0; i < this.filters.length; i++) {
+      const filter = this.filters[i]!
+      if (filter.onClose === undefined) continue
+      try {
+        filter.onClose(this.contexts[i]!, error)
+      } catch (err) {
+        this.contexts[i]!.log.error({ err, filter: filter.name }, 'filter onClose failed')
+      }
+    }
+  }
+
+  fail (filter: Filter, err: unknown): void {
+    if (this.closed) return
+    const error = new SwyFilterError(filter.name, err instanceof Error ? err.message : String(err))
+    error.cause = err
+    this.owner.localReply(this.filters.length, 500, undefined, {})
+    this.owner.abort(error)
+  }
+
+  #context (index: number, init: ChainInit): FilterContext {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const chain = this
+    let paused = false
+    return {
+      upgradeType: init.upgradeType,
+      route: init.route,
+      request: init.request,
+      log: init.log,
+      state: this.state,
+      sendLocalReply (status, body, headers) {
+        const buf = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(body)
+        chain.owner.localReply(index, status, buf, headers ?? {})
+      },
+      pause () {
+        if (paused) return
+        paused = true
+        chain.owner.pause()
+      },
+      resume () {
+        if (paused) {
+          paused = false
+          chain.owner.resume()
+        }
+        chain.request.resumeFrom(index)
+        chain.response.resumeFrom(index)
+      },
+      abort (error) {
+        chain.owner.abort(error ?? new Error(`aborted by filter ${init.filters[index]!.name}`))
+      },
+      replaceData (chunk) {
+        chain.replacement = chunk
+      }
+    }
+  }
+}

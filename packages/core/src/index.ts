@@ -1,0 +1,119 @@
+import fp from 'fastify-plugin'
+import { Agent } from 'undici'
+import type { FastifyInstance, RouteOptions } from 'fastify'
+import './fastify-augment.js'
+import { checkPluginOptions, type SwitchyardOptions } from './plugin-options.js'
+import { Cluster } from './cluster.js'
+import { Runtime } from './runtime.js'
+import { Stats } from './stats.js'
+import { RouteRegistry } from './route-registry.js'
+import { wrapHandler } from './route-handler.js'
+import { UpgradeDispatch } from './upgrade-dispatch.js'
+import { Http1UpgradeTransport } from './transport/http1-upgrade.js'
+import { createReplyFrom } from './reply-from-engine.js'
+import { kEngine, kSwitchyard } from './symbols.js'
+import type { SwitchyardCore } from './core.js'
+import type { Filter } from './filter/filter.js'
+import { SwyDuplicateUpgradeTypeError, SwyPluginOptionsError, SwyShuttingDownError } from './errors.js'
+
+async function switchyard (fastify: FastifyInstance, options: SwitchyardOptions): Promise<void> {
+  const problem = checkPluginOptions(options ?? {})
+  if (problem !== null) throw new SwyPluginOptionsError(problem.field, problem.reason)
+  checkFilters(options.filters, 'filters')
+
+  const upgradeConfigs: SwitchyardCore['upgradeConfigs'] = new Map()
+  for (const [i, cfg] of (options.upgradeConfigs ?? []).entries()) {
+    const type = cfg.upgradeType.toLowerCase()
+    if (upgradeConfigs.has(type)) throw new SwyDuplicateUpgradeTypeError(cfg.upgradeType, 'upgradeConfigs')
+    checkFilters(cfg.filters, `upgradeConfigs[${i}].filters`)
+    upgradeConfigs.set(type, { enabled: cfg.enabled !== false, filters: cfg.filters })
+  }
+  const clusters = new Map<string, Cluster>()
+  for (const [name, cfg] of Object.entries(options.clusters ?? {})) {
+    try {
+      clusters.set(name, new Cluster(name, cfg))
+    } catch (err) {
+      throw new SwyPluginOptionsError(`clusters.${name}.endpoints`, (err as Error).message)
+    }
+  }
+
+  const core: SwitchyardCore = {
+    log: fastify.log,
+    clusters,
+    upgradeConfigs,
+    filters: options.filters ?? [],
+    runtime: new Runtime(),
+    stats: new Stats(),
+    transports: new Map([['http1', new Http1UpgradeTransport()]]),
+    highWaterMark: options.highWaterMark ?? 64 * 1024,
+    streams: new Set(),
+    legacyWebsocket: undefined,
+    closing: false
+  }
+  const agent = new Agent({ keepAliveTimeout: 4000 })
+  const engine = createReplyFrom(agent, fastify.log)
+  fastify.decorate(kSwitchyard as unknown as string, { core, [kEngine]: { from: engine.from, dispatcher: agent } })
+  fastify.decorate('switchyard', { stats: () => core.stats.snapshot(), runtime: core.runtime })
+
+  const registry = new RouteRegistry(fastify, core)
+  fastify.addHook('onRoute', (routeOptions: RouteOptions) => {
+    const state = registry.add(routeOptions)
+    routeOptions.handler = wrapHandler(core, state, routeOptions.handler)
+  })
+
+  const dispatch = new UpgradeDispatch(fastify, core, registry)
+  dispatch.attach(fastify.server)
+
+  fastify.addHook('onReady', async () => {
+    registry.finalCheck()
+    if (registry.errors.length > 0) throw registry.errors[0]
+    dispatch.adoptForeign(fastify.server)
+  })
+  fastify.addHook('preClose', (done) => {
+    core.closing = true
+    for (const stream of [...core.streams]) stream.destroy(new SwyShuttingDownError())
+    done()
+  })
+  fastify.addHook('onClose', async () => {
+    dispatch.detach(fastify.server)
+    for (const transport of core.transports.values()) transport.close?.()
+    engine.close()
+    await agent.destroy()
+  })
+}
+
+function checkFilters (filters: Filter[] | undefined, field: string): void {
+  for (const [i, f] of (filters ?? []).entries()) {
+    for (const key of ['onRequestHeaders', 'onRequestData', 'onResponseHeaders', 'onResponseData', 'onClose'] as const) {
+      if (f[key] !== undefined && typeof f[key] !== 'function') {
+        throw new SwyPluginOptionsError(`${field}[${i}].${key}`, 'must be a function')
+      }
+    }
+  }
+}
+
+export default fp(switchyard, { fastify: '5.x', name: '@switchyard/core' })
+export { switchyard }
+export { proxy } from './proxy.js'
+export { FilterStatus } from './filter/filter.js'
+export type { Filter, FilterContext, FilterResult } from './filter/filter.js'
+export type { Headers } from './headers.js'
+export type { SwitchyardOptions, UpgradeConfig, ClusterOptions } from './plugin-options.js'
+export type { SwitchyardRouteOptions, UpstreamOptions, RouteUpgradeConfig, RedirectOptions } from './route-options.js'
+export type { SwitchyardDecorator } from './fastify-augment.js'
+export * as errors from './errors.js'
+
+// Companion-package API (@switchyard/websocket-tcp, @switchyard/h2-connect): one implementation of
+// cluster choice, rewrites, the tunnel and the upgrade plumbing, shared rather than written again.
+export { kSwitchyard } from './symbols.js'
+export type { SwitchyardCore, RouteState, UpgradeContext, LegacyWebsocketHandler } from './core.js'
+export { chooseCluster, rewritePath, rewriteHost, clustersOf } from './route-action.js'
+export { Cluster, parseEndpoint, type Endpoint } from './cluster.js'
+export { Tunnel, streamSink, type TunnelSink, type TunnelOptions } from './tunnel.js'
+export { Http1Downstream, closeSoon, type Downstream } from './downstream.js'
+export type { UpgradeTransport, UpgradeRequest, UpgradeEvents, PendingUpgrade } from './transport/transport.js'
+export { headersFromRaw, headerTokens, upgradeTypeOf, serializeHeaders, addForwardingHeaders } from './headers.js'
+export { resolveUpgrade } from './route-handler.js'
+export { UpgradeStream } from './upgrade-stream.js'
+export { Stats } from './stats.js'
+export { Runtime } from './runtime.js'

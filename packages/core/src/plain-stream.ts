@@ -1,0 +1,250 @@
+import { PassThrough } from 'node:stream'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Filter } from './filter/filter.js'
+import { FilterChain, type ChainOwner, type ChainSink } from './filter/filter-chain.js'
+import { addForwardingHeaders, headersFromRaw, headerTokens, hopByHopResponse, type Headers } from './headers.js'
+import { chooseCluster, rewriteHost, rewritePath } from './route-action.js'
+import type { RouteState, SwitchyardCore } from './core.js'
+import type { ReplyFrom } from './reply-from-engine.js'
+import type { Dispatcher } from 'undici'
+import { SwyNoHealthyUpstreamError, SwyUpstreamProtocolError } from './errors.js'
+
+const EMPTY = Buffer.alloc(0)
+const hopByHopRequest = ['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade', 'http2-settings']
+const connectFailures = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'EAI_AGAIN'])
+const resets = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE'])
+
+/** What the plain-request path needs from the plugin instance. */
+export interface PlainEngine {
+  from: ReplyFrom
+  dispatcher: Dispatcher
+}
+
+/**
+ * A plain request on a route with `upstream`: headers and body through the filter chain, sent by
+ * `@fastify/reply-from`, the response back through the chain (Envoy's router for non-upgrade streams).
+ */
+export class PlainStream implements ChainOwner {
+  readonly chain: FilterChain
+  readonly #core: SwitchyardCore
+  readonly #engine: PlainEngine
+  readonly #route: RouteState
+  readonly #request: FastifyRequest
+  readonly #reply: FastifyReply
+  #headers: Headers | undefined
+  #body: Buffer[] = []
+  #sent = false
+  #out: PassThrough | undefined
+  #attempt = 0
+  #cluster = ''
+  #done = false
+
+  constructor (core: SwitchyardCore, engine: PlainEngine, route: RouteState, request: FastifyRequest, reply: FastifyReply, filters: readonly Filter[]) {
+    this.#core = core
+    this.#engine = engine
+    this.#route = route
+    this.#request = request
+    this.#reply = reply
+    this.chain = new FilterChain({
+      filters,
+      upgradeType: null,
+      route: { url: route.url, method: route.method },
+      request,
+      log: request.log,
+      owner: this,
+      upstreamSink: this.#routerSink,
+      downstreamSink: this.#downstreamSink,
+      highWaterMark: core.highWaterMark
+    })
+    reply.raw.once('close', () => this.#close())
+  }
+
+  start (): void {
+    const raw = this.#request.raw
+    const headers = headersFromRaw(raw.rawHeaders)
+    for (const token of headerTokens(headers.connection)) delete headers[token]
+    for (const key of hopByHopRequest) delete headers[key]
+    if (raw.httpVersionMajor === 2) for (const key in headers) if (key.startsWith(':')) delete headers[key]
+    addForwardingHeaders(headers, raw.socket?.remoteAddress, this.#request.protocol === 'https' ? 'https' : 'http')
+    const body = bodyBytes(this.#request.body)
+    this.chain.requestHeaders(headers, body === undefined)
+    if (body !== undefined && !this.chain.closed) this.chain.requestData(body, true)
+  }
+
+  #routerSink: ChainSink = {
+    headers: (_status, headers, endStream) => {
+      this.#headers = headers
+      if (endStream) this.#send()
+    },
+    data: (chunk, end) => {
+      if (chunk.length > 0) this.#body.push(chunk)
+      if (end) this.#send()
+      return true
+    }
+  }
+
+  #send (): void {
+    if (this.#sent || this.#done) return
+    this.#sent = true
+    const upstream = this.#route.upstream!
+    const core = this.#core
+    const name = chooseCluster(upstream, core.runtime)
+    const cluster = name === undefined ? undefined : core.clusters.get(name)
+    if (cluster === undefined) {
+      this.#fail(new SwyNoHealthyUpstreamError(name ?? '(none)'))
+      return
+    }
+    this.#cluster = cluster.name
+    const endpoint = cluster.pick()
+    const headers = this.#headers!
+    delete headers['content-length']
+    if (upstream.hostRewrite === undefined && upstream.autoHostRewrite !== true) {
+      // reply-from sets Host to the endpoint; Envoy keeps the client's unless told to rewrite.
+      headers.host = this.#request.headers.host ?? endpoint.authority
+    } else {
+      rewriteHost(headers, upstream, endpoint)
+    }
+    const path = rewritePath(this.#request.raw.url ?? '/', this.#route.prefix, upstream.prefixRewrite)
+    const body = this.#body.length === 0 ? undefined : Buffer.concat(this.#body)
+    core.stats.cluster(cluster.name, 'upstream_rq_total')
+    this.#mirror(path, headers, body)
+
+    const retries = upstream.retries
+    const retryOn = retries?.retryOn ?? ['connect-failure', 'reset', '5xx']
+    const opts: Record<string, unknown> = {
+      rewriteRequestHeaders: () => ({ ...headers }),
+      rewriteHeaders: () => ({}),
+      onResponse: (_req: FastifyRequest, _reply: FastifyReply, res: { statusCode: number, headers: Record<string, string | string[] | undefined>, stream: NodeJS.ReadableStream }) => this.#onResponse(res),
+      onError: (_reply: FastifyReply, { error }: { error: Error & { statusCode?: number, cause?: { code?: string } } }) => this.#onError(error),
+      retryDelay: ({ err, res }: { err?: { code?: string }, res?: { statusCode: number, stream?: { destroy (): void } } }) => {
+        if (retries === undefined || this.#attempt >= retries.numRetries) return null
+        const kind = res !== undefined && res !== null
+          ? (res.statusCode >= 500 ? '5xx' : null)
+          : err?.code !== undefined && connectFailures.has(err.code) ? 'connect-failure' : err?.code !== undefined && resets.has(err.code) ? 'reset' : null
+        if (kind === null || !retryOn.includes(kind as '5xx')) return null
+        res?.stream?.destroy()
+        this.#attempt++
+        core.stats.cluster(cluster.name, 'upstream_rq_retry')
+        // Envoy's default back-off base is 25 ms, doubled per attempt.
+        return 25 * 2 ** (this.#attempt - 1)
+      }
+    }
+    if (upstream.timeout !== undefined && upstream.timeout > 0) opts.timeout = upstream.timeout
+    if (body !== undefined) {
+      opts.body = body
+      opts.contentType = firstOf(this.#request.headers['content-type']) ?? 'application/octet-stream'
+    }
+    this.#engine.from.call(this.#reply, `${endpoint.origin}${path}`, opts)
+  }
+
+  /** Envoy's request mirroring: a fire-and-forget copy, Host suffixed with `-shadow`. */
+  #mirror (path: string, headers: Headers, body: Buffer | undefined): void {
+    const mirror = this.#route.upstream?.mirror
+    if (mirror === undefined || Math.random() * 100 >= (mirror.percent ?? 100)) return
+    const cluster = this.#core.clusters.get(mirror.cluster)
+    if (cluster === undefined) return
+    const endpoint = cluster.pick()
+    this.#core.stats.cluster(cluster.name, 'upstream_rq_total')
+    const host = firstOf(headers.host) ?? endpoint.authority
+    this.#engine.dispatcher.request({
+      origin: endpoint.origin,
+      path,
+      method: (this.#request.raw.method ?? 'GET') as Dispatcher.HttpMethod,
+      headers: { ...headers, host: `${host}-shadow` },
+      body
+    }).then((res) => res.body.dump(), () => this.#core.stats.cluster(cluster.name, 'upstream_rq_mirror_failed'))
+  }
+
+  #onResponse (res: { statusCode: number, headers: Record<string, string | string[] | undefined>, stream: NodeJS.ReadableStream }): void {
+    if (this.#attempt > 0) this.#core.stats.cluster(this.#cluster, 'upstream_rq_retry_success')
+    const headers: Headers = {}
+    for (const key in res.headers) {
+      const v = res.headers[key]
+      if (v !== undefined && !hopByHopResponse.has(key)) headers[key] = v
+    }
+    const stream = res.stream
+    this.chain.responseHeaders(res.statusCode, headers, false)
+    stream.on('data', (chunk: Buffer) => {
+      if (!this.chain.responseData(chunk, false)) stream.pause()
+    })
+    stream.on('end', () => this.chain.responseData(EMPTY, true))
+    stream.on('error', (err: Error) => this.abort(err))
+    this.#resumeUpstream = () => stream.resume()
+  }
+
+  #resumeUpstream: () => void = () => {}
+
+  #onError (error: Error & { statusCode?: number, cause?: { code?: string } }): void {
+    const code = error.cause?.code
+    let status = error.statusCode ?? 502
+    if (code !== undefined && (connectFailures.has(code) || resets.has(code))) status = 503
+    if (status === 504) this.#core.stats.cluster(this.#cluster, 'upstream_rq_timeout')
+    if (status === 503 && code !== undefined && connectFailures.has(code)) this.#core.stats.cluster(this.#cluster, 'upstream_cx_connect_fail')
+    this.#request.log.warn({ err: error }, 'upstream request failed')
+    this.localReply(this.chain.filters.length, status, undefined, {})
+  }
+
+  #downstreamSink: ChainSink = {
+    headers: (status, headers) => {
+      const reply = this.#reply
+      reply.code(status)
+      for (const key in headers) reply.header(key, headers[key])
+      this.#out = new PassThrough()
+      this.#out.on('drain', () => this.#resumeUpstream())
+      reply.send(this.#out)
+    },
+    data: (chunk, end) => {
+      const out = this.#out
+      if (out === undefined) return true
+      if (end) { out.end(chunk.length > 0 ? chunk : undefined); return true }
+      return out.write(chunk)
+    }
+  }
+
+  localReply (fromFilter: number, status: number, body: Buffer | undefined, headers: Record<string, string>): void {
+    if (this.#done) return
+    const reply = this.#reply
+    if (reply.sent || this.#out !== undefined) {
+      this.abort(new SwyUpstreamProtocolError(this.#cluster, 'local reply after the response started'))
+      return
+    }
+    this.#done = true
+    const h: Headers = {}
+    for (const key in headers) h[key.toLowerCase()] = headers[key]!
+    const payload = this.chain.localResponse(fromFilter, status, h, body ?? EMPTY)
+    reply.code(status)
+    for (const key in h) reply.header(key, h[key])
+    reply.send(payload)
+  }
+
+  #fail (err: Error & { statusCode?: number }): void {
+    this.#request.log.warn({ err }, 'cannot proxy request')
+    this.localReply(this.chain.filters.length, err.statusCode ?? 502, undefined, {})
+  }
+
+  abort (error: Error): void {
+    this.#request.log.warn({ err: error }, 'stream aborted')
+    this.#out?.destroy(error)
+    this.#reply.raw.destroy()
+    this.#close(error)
+  }
+
+  pause (): void {}
+  resume (): void {}
+  drained (): void { this.#resumeUpstream() }
+
+  #close (error?: Error): void {
+    this.chain.close(error)
+  }
+}
+
+function bodyBytes (body: unknown): Buffer | undefined {
+  if (body === undefined || body === null) return undefined
+  if (Buffer.isBuffer(body)) return body.length === 0 ? undefined : body
+  if (typeof body === 'string') return body.length === 0 ? undefined : Buffer.from(body)
+  return Buffer.from(JSON.stringify(body))
+}
+
+function firstOf (v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v
+}

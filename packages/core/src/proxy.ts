@@ -1,0 +1,19 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { kEngine, kRouteState, kSwitchyard } from './symbols.js'
+import type { RouteState, SwitchyardCore } from './core.js'
+import { PlainStream, type PlainEngine } from './plain-stream.js'
+import { SwyRouteOptionsError } from './errors.js'
+
+/**
+ * Route handler: sends a plain request to the route's `upstream` through the default filter chain
+ * (built on `@fastify/reply-from`). Upgrades on such a route are tunnelled before a handler runs.
+ */
+export function proxy (this: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const route = (request as unknown as Record<symbol, RouteState | undefined>)[kRouteState]
+  const holder = (request.server as unknown as Record<symbol, { core: SwitchyardCore, [kEngine]: PlainEngine } | undefined>)[kSwitchyard]
+  if (route?.upstream === undefined || holder === undefined) {
+    throw new SwyRouteOptionsError(`${request.method} ${request.routeOptions.url ?? request.url}`, 'upstream', 'the proxy handler needs an upstream on its route and @switchyard/core registered')
+  }
+  new PlainStream(holder.core, holder[kEngine], route, request, reply, holder.core.filters).start()
+  return reply
+}

@@ -1,0 +1,53 @@
+import type { FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify'
+import type { RouteState, SwitchyardCore, UpgradeContext } from './core.js'
+import type { Filter } from './filter/filter.js'
+import { UpgradeStream } from './upgrade-stream.js'
+import { sendRedirect } from './redirect.js'
+import { kRouteState, kUpgrade } from './symbols.js'
+
+/**
+ * The effective upgrade config of a type on a route (Envoy's truth table): a route entry decides when
+ * present; else the connection manager's entry (enabled unless `enabled: false`); else disabled. The
+ * chain is the type's own when its connection-manager entry names filters, else the default chain.
+ */
+export function resolveUpgrade (core: SwitchyardCore, route: RouteState | undefined, upgradeType: string): { enabled: boolean, filters: Filter[] } {
+  const hcm = core.upgradeConfigs.get(upgradeType)
+  const routeEnabled = route?.upgradeConfigs.get(upgradeType)
+  const enabled = routeEnabled ?? (hcm !== undefined ? hcm.enabled : false)
+  return { enabled, filters: hcm?.filters ?? core.filters }
+}
+
+/** Wraps a route's handler: upgrades on a route with `upstream` are tunnelled and never reach it. */
+export function wrapHandler (core: SwitchyardCore, route: RouteState | undefined, handler: RouteHandlerMethod): RouteHandlerMethod {
+  return function switchyardRoute (this: unknown, request: FastifyRequest, reply: FastifyReply) {
+    ;(request as unknown as Record<symbol, unknown>)[kRouteState] = route
+    const upgrade = (request.raw as unknown as Record<symbol, UpgradeContext | undefined>)[kUpgrade]
+    if (upgrade !== undefined) return handleUpgrade(core, route, request, reply, upgrade, handler, this)
+    if (route?.redirect !== undefined) return sendRedirect(request, reply, route.redirect)
+    return handler.call(this as never, request, reply)
+  } as RouteHandlerMethod
+}
+
+function handleUpgrade (
+  core: SwitchyardCore, route: RouteState | undefined, request: FastifyRequest, reply: FastifyReply,
+  upgrade: UpgradeContext, handler: RouteHandlerMethod, instance: unknown
+): unknown {
+  const { upgradeType, downstream } = upgrade
+  // Envoy ≤1.8 `use_websocket`: an HTTP/1.1 WebSocket upgrade becomes a TCP proxy, before any filter.
+  if (route?.useWebsocket === true && upgradeType === 'websocket' && downstream.protocol === 'http1' && core.legacyWebsocket !== undefined) {
+    core.legacyWebsocket(request, reply, route, upgrade)
+    return reply
+  }
+  const { enabled, filters } = resolveUpgrade(core, route, upgradeType)
+  if (!enabled) {
+    // Envoy: 403 with an empty body, and the connection is closed after it (anti-smuggling).
+    core.stats.inc('downstream_rq_ws_on_non_ws_route')
+    request.log.debug({ upgradeType, route: route?.url }, 'upgrade type not enabled on route')
+    return reply.code(403).header('connection', 'close').send()
+  }
+  if (route?.redirect !== undefined) return sendRedirect(request, reply, route.redirect)
+  if (route?.upstream === undefined) return handler.call(instance as never, request, reply)
+  reply.hijack()
+  new UpgradeStream(core, route, request, downstream, upgradeType, filters).start()
+  return reply
+}

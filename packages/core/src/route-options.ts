@@ -1,0 +1,56 @@
+import Type, { type Static } from 'typebox'
+import { compileCheck } from './schema-check.js'
+
+const Millis = Type.Integer({ minimum: 0, description: 'milliseconds' })
+
+export const UpstreamSchema = Type.Object({
+  cluster: Type.Optional(Type.String({ minLength: 1 })),
+  weightedClusters: Type.Optional(Type.Array(Type.Object({
+    cluster: Type.String({ minLength: 1 }),
+    weight: Type.Integer({ minimum: 0 })
+  }, { additionalProperties: false }), { minItems: 1 })),
+  runtimeFraction: Type.Optional(Type.Object({
+    runtimeKey: Type.String({ minLength: 1 }),
+    defaultPercent: Type.Number({ minimum: 0, maximum: 100 }),
+    fallbackCluster: Type.String({ minLength: 1 })
+  }, { additionalProperties: false })),
+  prefixRewrite: Type.Optional(Type.String({ pattern: '^/' })),
+  hostRewrite: Type.Optional(Type.String({ minLength: 1 })),
+  autoHostRewrite: Type.Optional(Type.Boolean()),
+  timeout: Type.Optional(Millis),
+  idleTimeout: Type.Optional(Millis),
+  retries: Type.Optional(Type.Object({
+    numRetries: Type.Integer({ minimum: 0, maximum: 10 }),
+    retryOn: Type.Optional(Type.Array(Type.Union([Type.Literal('5xx'), Type.Literal('connect-failure'), Type.Literal('reset')])))
+  }, { additionalProperties: false })),
+  mirror: Type.Optional(Type.Object({
+    cluster: Type.String({ minLength: 1 }),
+    percent: Type.Optional(Type.Number({ minimum: 0, maximum: 100 }))
+  }, { additionalProperties: false }))
+}, { additionalProperties: false })
+export type UpstreamOptions = Static<typeof UpstreamSchema>
+
+export const RouteUpgradeConfigSchema = Type.Object({
+  upgradeType: Type.String({ minLength: 1, pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+(/[!#$%&\'*+.^_`|~0-9A-Za-z-]+)?$' }),
+  enabled: Type.Boolean()
+}, { additionalProperties: false })
+export type RouteUpgradeConfig = Static<typeof RouteUpgradeConfigSchema>
+
+export const RedirectSchema = Type.Object({
+  pathRedirect: Type.Optional(Type.String({ pattern: '^/' })),
+  hostRedirect: Type.Optional(Type.String({ minLength: 1 })),
+  schemeRedirect: Type.Optional(Type.Union([Type.Literal('http'), Type.Literal('https')])),
+  responseCode: Type.Optional(Type.Union([Type.Literal(301), Type.Literal(302), Type.Literal(303), Type.Literal(307), Type.Literal(308)]))
+}, { additionalProperties: false })
+export type RedirectOptions = Static<typeof RedirectSchema>
+
+/** The route options Switchyard adds to Fastify's (declaration-merged in `fastify-augment.ts`). */
+export const RouteOptionsSchema = Type.Object({
+  upstream: Type.Optional(UpstreamSchema),
+  upgradeConfigs: Type.Optional(Type.Array(RouteUpgradeConfigSchema)),
+  useWebsocket: Type.Optional(Type.Boolean()),
+  redirect: Type.Optional(RedirectSchema)
+})
+export type SwitchyardRouteOptions = Static<typeof RouteOptionsSchema>
+
+export const checkRouteOptions = compileCheck(RouteOptionsSchema)

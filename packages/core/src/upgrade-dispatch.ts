@@ -1,0 +1,105 @@
+import { ServerResponse, type IncomingMessage, type Server } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { FastifyInstance } from 'fastify'
+import { stripH2cUpgrade, upgradeTypeOf } from './headers.js'
+import { closeSoon, Http1Downstream } from './downstream.js'
+import { kUpgrade } from './symbols.js'
+import type { RouteRegistry } from './route-registry.js'
+import type { SwitchyardCore, UpgradeContext } from './core.js'
+
+type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void
+
+/**
+ * The one `'upgrade'` listener of the server. Every upgrade goes through Fastify's router once, so
+ * `onRequest`/`preValidation`/`preHandler` hooks run for it as for a plain request. Listeners other
+ * plugins added (`@fastify/websocket`, `@fastify/http-proxy`) are taken off the server and offered only
+ * the upgrades for routes Switchyard does not own: no socket is ever assigned twice
+ * (fastify-http-proxy #314, fastify-websocket #262).
+ */
+export class UpgradeDispatch {
+  readonly #fastify: FastifyInstance
+  readonly #core: SwitchyardCore
+  readonly #registry: RouteRegistry
+  readonly #foreign: UpgradeListener[] = []
+  readonly listener: UpgradeListener
+
+  constructor (fastify: FastifyInstance, core: SwitchyardCore, registry: RouteRegistry) {
+    this.#fastify = fastify
+    this.#core = core
+    this.#registry = registry
+    this.listener = (req, socket, head) => this.#onUpgrade(req, socket, head)
+  }
+
+  attach (server: Server): void {
+    server.on('upgrade', this.listener)
+    this.adoptForeign(server)
+    // A listener added later (a plugin registered after ready) is adopted on the next tick.
+    server.on('newListener', (event: string | symbol, fn: UpgradeListener) => {
+      if (event === 'upgrade' && fn !== this.listener) process.nextTick(() => this.adoptForeign(server))
+    })
+  }
+
+  detach (server: Server): void {
+    server.removeListener('upgrade', this.listener)
+  }
+
+  /** Takes every other `'upgrade'` listener off the server; they are called from here instead. */
+  adoptForeign (server: Server): void {
+    for (const fn of server.listeners('upgrade') as UpgradeListener[]) {
+      if (fn === this.listener) continue
+      server.removeListener('upgrade', fn)
+      this.#foreign.push(fn)
+    }
+  }
+
+  #onUpgrade (req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Node removed its own socket error listener before emitting 'upgrade'.
+    socket.on('error', destroyOnError)
+    if (this.#core.closing) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
+      return
+    }
+    stripH2cUpgrade(req)
+    const upgradeType = upgradeTypeOf(req.headers)
+
+    const owner = this.#registry.ownerOf(req)
+    if (owner !== 'switchyard' && this.#foreign.length > 0 && this.#offerForeign(req, socket, head, owner === 'fastify-websocket')) return
+
+    socket.removeListener('error', destroyOnError)
+    socket.on('error', noop)
+    const res = new ServerResponse(req)
+    res.shouldKeepAlive = false
+    res.assignSocket(socket as never)
+    // Whatever answers here (a hook's 401, a 403, a 404, a relayed non-101) ends the connection.
+    res.once('finish', () => closeSoon(socket))
+    if (upgradeType !== null) {
+      // An upgrade carries no HTTP body: what follows the head is payload, so Fastify must not wait for one.
+      delete req.headers['content-length']
+      delete req.headers['transfer-encoding']
+      const ctx: UpgradeContext = { downstream: new Http1Downstream(socket, head, res), upgradeType }
+      ;(req as IncomingMessage & { [kUpgrade]?: UpgradeContext })[kUpgrade] = ctx
+    }
+    this.#fastify.routing(req, res)
+  }
+
+  /** Hands the upgrade to the first foreign listener that takes the socket. */
+  #offerForeign (req: IncomingMessage, socket: Duplex, head: Buffer, websocketRoute: boolean): boolean {
+    // @fastify/websocket answers every upgrade it sees; give it only the routes that are its own.
+    const candidates = this.#foreign.filter(fn => (fn.name === 'onUpgrade') === websocketRoute)
+    for (const fn of candidates) {
+      fn(req, socket, head)
+      if ((socket as { _httpMessage?: unknown })._httpMessage != null || socket.destroyed || socket.listenerCount('data') > 0) {
+        socket.removeListener('error', destroyOnError)
+        if (socket.listenerCount('error') === 0) socket.on('error', noop)
+        return true
+      }
+    }
+    return false
+  }
+}
+
+function destroyOnError (this: Duplex): void {
+  this.destroy()
+}
+
+function noop (): void {}
