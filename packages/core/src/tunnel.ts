@@ -25,6 +25,14 @@ export interface TunnelOptions {
 
 export type TunnelCloseReason = 'downstream' | 'upstream' | 'idle_timeout' | 'destroyed'
 
+/** Resets a socket (TCP RST) or an HTTP/2 stream (RST_STREAM CANCEL); destroys anything else. */
+export function resetStream (stream: Duplex): void {
+  const s = stream as Duplex & { resetAndDestroy?: () => void, close?: (code?: number) => void, rstCode?: number }
+  if (typeof s.resetAndDestroy === 'function') s.resetAndDestroy()
+  else if (typeof s.close === 'function' && 'rstCode' in s) s.close(8)
+  else stream.destroy()
+}
+
 /** Writes into a stream and ends it: the default sink. */
 export function streamSink (stream: Duplex): TunnelSink {
   return {
@@ -115,9 +123,12 @@ export class Tunnel {
     source.resume()
   }
 
-  #noteError (side: TunnelCloseReason, err: Error): void {
+  #reset: 'downstream' | 'upstream' | undefined
+
+  #noteError (side: 'downstream' | 'upstream', err: Error & { code?: string }): void {
     this.#reason ??= side
     this.#error ??= err
+    if (err.code === 'ECONNRESET' || err.code === 'ERR_HTTP2_STREAM_ERROR') this.#reset ??= side
   }
 
   #sideClosed (side: 'downstream' | 'upstream', other: Duplex): void {
@@ -127,8 +138,13 @@ export class Tunnel {
       this.#finish()
       return
     }
-    // Deliver what is pending to the other side, then let it go (Envoy closes with FlushWrite).
     if (other.destroyed) return
+    // A reset is carried as a reset when nothing is left to deliver (Envoy's TCP proxy resets too).
+    if (this.#reset === side && other.writableLength === 0) {
+      resetStream(other)
+      return
+    }
+    // Deliver what is pending to the other side, then let it go (Envoy closes with FlushWrite).
     if (other.writableFinished || other.writableLength === 0) {
       other.destroy()
     } else {
