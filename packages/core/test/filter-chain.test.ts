@@ -186,3 +186,18 @@ test('filters without data callbacks leave the data path as a passthrough', () =
   assert.equal(watched.chain.requestDataPassthrough, true)
   assert.equal(watched.chain.responseDataPassthrough, false)
 })
+
+test('injected data continues from the filter after the injecting one, toward either side', () => {
+  const seen: string[] = []
+  let ctxRef: Parameters<NonNullable<Filter['onRequestHeaders']>>[0] | undefined
+  const { chain, events } = harness([
+    { name: 'first', onRequestData: (_c, chunk) => { seen.push(`first:${chunk}`) }, onResponseData: (_c, chunk) => { seen.push(`first:res:${chunk}`) } },
+    { name: 'injector', onRequestHeaders: (ctx) => { ctxRef = ctx } },
+    { name: 'last', onRequestData: (_c, chunk) => { seen.push(`last:${chunk}`) }, onResponseData: (_c, chunk) => { seen.push(`last:res:${chunk}`) } }
+  ])
+  chain.requestHeaders({}, false)
+  ctxRef!.injectRequestData(Buffer.from('to-up'), true)
+  ctxRef!.injectResponseData(Buffer.from('to-down'))
+  assert.deepEqual(seen, ['last:to-up', 'first:res:to-down'])
+  assert.deepEqual(events, ['up:headers:{}', 'up:data:to-up:end', 'down:data:to-down'])
+})

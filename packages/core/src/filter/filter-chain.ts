@@ -87,6 +87,18 @@ class Direction {
     return this.queuedBytes < this.chain.highWaterMark
   }
 
+  /** Data injected by the filter at order position `from - 1`: runs from `from`, behind anything queued. */
+  inject (from: number, chunk: Buffer, end: boolean): void {
+    const item: Item = { kind: 'data', status: 0, headers: undefined, chunk, end, pos: from, barrier: from, waiting: false, parkedBy: -1 }
+    if (this.queue.length === 0) {
+      const r = this.run(item, this.order.length)
+      if (r === DONE) this.deliver(item)
+      else if (r === PARKED) this.enqueue(item)
+      return
+    }
+    this.enqueue(item)
+  }
+
   private enqueue (item: Item): void {
     this.queue.push(item)
     this.queuedBytes += item.chunk.length
@@ -203,7 +215,7 @@ class Direction {
     }
   }
 
-  private deliver (item: Item): boolean {
+  deliver (item: Item): boolean {
     if (item.kind === 'headers') {
       this.sink.headers(item.status, item.headers!, item.end)
       return true
@@ -314,6 +326,7 @@ export class FilterChain {
   #context (index: number, init: ChainInit): FilterContext {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const chain = this
+    const n = init.filters.length
     let paused = false
     return {
       upgradeType: init.upgradeType,
@@ -343,6 +356,12 @@ export class FilterChain {
       },
       replaceData (chunk) {
         chain.replacement = chunk
+      },
+      injectRequestData (chunk, endStream = false) {
+        chain.request.inject(index + 1, chunk, endStream)
+      },
+      injectResponseData (chunk, endStream = false) {
+        chain.response.inject(n - index, chunk, endStream)
       }
     }
   }

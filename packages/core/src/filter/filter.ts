@@ -47,6 +47,13 @@ export interface FilterContext {
   abort (error?: Error): void
   /** Inside a data callback: the chunk passed on to the next filter instead of the one received. */
   replaceData (chunk: Buffer): void
+  /**
+   * Sends bytes on toward the upstream, through the request filters after this one, behind anything
+   * already queued (Envoy `injectDecodedDataToFilterChain`). `endStream` half-closes that side.
+   */
+  injectRequestData (chunk: Buffer, endStream?: boolean): void
+  /** Sends bytes on toward the downstream, through the response filters after this one (Envoy `injectEncodedDataToFilterChain`). */
+  injectResponseData (chunk: Buffer, endStream?: boolean): void
 }
 
 /**
