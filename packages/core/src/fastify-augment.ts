@@ -5,6 +5,8 @@ import type { Runtime } from './runtime.js'
 export interface SwitchyardDecorator {
   /** A snapshot of counters and gauges, named as Envoy names them. */
   stats (): Record<string, number>
+  /** The same stats in Prometheus text format (see `prometheusHandler` to mount them on a route). */
+  prometheus (): string
   /** Values read at request time (traffic shifting without a restart). */
   readonly runtime: Runtime
 }

@@ -11,6 +11,7 @@ import { wrapHandler } from './route-handler.js'
 import { UpgradeDispatch } from './upgrade-dispatch.js'
 import { Http1UpgradeTransport } from './transport/http1-upgrade.js'
 import { createReplyFrom } from './reply-from-engine.js'
+import { toPrometheus } from './prometheus.js'
 import { kEngine, kSwitchyard } from './symbols.js'
 import type { SwitchyardCore } from './core.js'
 import type { Filter } from './filter/filter.js'
@@ -53,7 +54,11 @@ async function switchyard (fastify: FastifyInstance, options: SwitchyardOptions)
   const agent = new Agent({ keepAliveTimeout: 4000 })
   const engine = createReplyFrom(agent, fastify.log)
   fastify.decorate(kSwitchyard as unknown as string, { core, [kEngine]: { from: engine.from, dispatcher: agent } })
-  fastify.decorate('switchyard', { stats: () => core.stats.snapshot(), runtime: core.runtime })
+  fastify.decorate('switchyard', {
+    stats: () => core.stats.snapshot(),
+    prometheus: () => toPrometheus(core.stats.snapshot()),
+    runtime: core.runtime
+  })
 
   const registry = new RouteRegistry(fastify, core)
   fastify.addHook('onRoute', (routeOptions: RouteOptions) => {
@@ -95,6 +100,7 @@ function checkFilters (filters: Filter[] | undefined, field: string): void {
 export default fp(switchyard, { fastify: '5.x', name: '@switchyard/core' })
 export { switchyard }
 export { proxy } from './proxy.js'
+export { prometheusHandler, toPrometheus } from './prometheus.js'
 export { FilterStatus } from './filter/filter.js'
 export type { Filter, FilterContext, FilterResult } from './filter/filter.js'
 export type { Headers } from './headers.js'
