@@ -7,6 +7,10 @@ import type { UpgradeTransport } from './transport/transport.js'
 import type { UpstreamOptions, RouteUpgradeConfig, RedirectOptions } from './route-options.js'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Downstream } from './downstream.js'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
+import type { PlainEngine } from './plain-stream.js'
+import type { kEngine } from './symbols.js'
 
 /** A route as Switchyard sees it, captured in `onRoute`. */
 export interface RouteState {
@@ -44,4 +48,15 @@ export interface SwitchyardCore {
   readonly streams: Set<{ destroy (error?: Error): void }>
   legacyWebsocket: LegacyWebsocketHandler | undefined
   closing: boolean
+}
+
+/** What `fastify[kSwitchyard]` holds: the core, and the entry points companion packages use. */
+export interface CoreHolder {
+  readonly core: SwitchyardCore
+  readonly [kEngine]: Record<'http1' | 'http2', PlainEngine>
+  /**
+   * Routes an upgrade that arrived another way (an HTTP/2 extended CONNECT, shaped as an HTTP/1.1
+   * upgrade by @switchyard/h2-connect) through Fastify's router and hooks, like the upgrade listener does.
+   */
+  routeUpgrade (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, upgrade: UpgradeContext): void
 }

@@ -13,7 +13,7 @@ import { Http1UpgradeTransport } from './transport/http1-upgrade.js'
 import { createReplyFrom } from './reply-from-engine.js'
 import { toPrometheus } from './prometheus.js'
 import { kEngine, kSwitchyard } from './symbols.js'
-import type { SwitchyardCore } from './core.js'
+import type { CoreHolder, SwitchyardCore } from './core.js'
 import type { Filter } from './filter/filter.js'
 import { SwyDuplicateUpgradeTypeError, SwyPluginOptionsError, SwyShuttingDownError } from './errors.js'
 
@@ -51,9 +51,25 @@ async function switchyard (fastify: FastifyInstance, options: SwitchyardOptions)
     legacyWebsocket: undefined,
     closing: false
   }
-  const agent = new Agent({ keepAliveTimeout: 4000 })
-  const engine = createReplyFrom(agent, fastify.log)
-  fastify.decorate(kSwitchyard as unknown as string, { core, [kEngine]: { from: engine.from, dispatcher: agent } })
+  // One plain-request engine per cluster protocol: HTTP/1.1, and HTTP/2 (h2c prior knowledge or ALPN h2).
+  const agents = {
+    http1: new Agent({ keepAliveTimeout: 4000 }),
+    // `useH2c` (undici 7) is missing from its Agent typings.
+    http2: new Agent({ keepAliveTimeout: 4000, allowH2: true, ...{ useH2c: true } } as Agent.Options)
+  }
+  const engines = {
+    http1: createReplyFrom(agents.http1, fastify.log),
+    http2: createReplyFrom(agents.http2, fastify.log)
+  }
+  const holder: CoreHolder = {
+    core,
+    [kEngine]: {
+      http1: { from: engines.http1.from, dispatcher: agents.http1 },
+      http2: { from: engines.http2.from, dispatcher: agents.http2 }
+    },
+    routeUpgrade: (req, res, upgrade) => dispatch.routeUpgrade(req, res, upgrade)
+  }
+  fastify.decorate(kSwitchyard as unknown as string, holder)
   fastify.decorate('switchyard', {
     stats: () => core.stats.snapshot(),
     prometheus: () => toPrometheus(core.stats.snapshot()),
@@ -82,8 +98,9 @@ async function switchyard (fastify: FastifyInstance, options: SwitchyardOptions)
   fastify.addHook('onClose', async () => {
     dispatch.detach(fastify.server)
     for (const transport of core.transports.values()) transport.close?.()
-    engine.close()
-    await agent.destroy()
+    engines.http1.close()
+    engines.http2.close()
+    await Promise.all([agents.http1.destroy(), agents.http2.destroy()])
   })
 }
 
@@ -112,7 +129,7 @@ export * as errors from './errors.js'
 // Companion-package API (@switchyard/websocket-tcp, @switchyard/h2-connect): one implementation of
 // cluster choice, rewrites, the tunnel and the upgrade plumbing, shared rather than written again.
 export { kSwitchyard } from './symbols.js'
-export type { SwitchyardCore, RouteState, UpgradeContext, LegacyWebsocketHandler } from './core.js'
+export type { SwitchyardCore, CoreHolder, RouteState, UpgradeContext, LegacyWebsocketHandler } from './core.js'
 export { chooseCluster, rewritePath, rewriteHost, clustersOf } from './route-action.js'
 export { Cluster, parseEndpoint, type Endpoint } from './cluster.js'
 export { Tunnel, streamSink, type TunnelSink, type TunnelOptions } from './tunnel.js'

@@ -27,7 +27,7 @@ export interface PlainEngine {
 export class PlainStream implements ChainOwner {
   readonly chain: FilterChain
   readonly #core: SwitchyardCore
-  readonly #engine: PlainEngine
+  readonly #engines: Record<'http1' | 'http2', PlainEngine>
   readonly #route: RouteState
   readonly #request: FastifyRequest
   readonly #reply: FastifyReply
@@ -39,9 +39,9 @@ export class PlainStream implements ChainOwner {
   #cluster = ''
   #done = false
 
-  constructor (core: SwitchyardCore, engine: PlainEngine, route: RouteState, request: FastifyRequest, reply: FastifyReply, filters: readonly Filter[]) {
+  constructor (core: SwitchyardCore, engines: Record<'http1' | 'http2', PlainEngine>, route: RouteState, request: FastifyRequest, reply: FastifyReply, filters: readonly Filter[]) {
     this.#core = core
-    this.#engine = engine
+    this.#engines = engines
     this.#route = route
     this.#request = request
     this.#reply = reply
@@ -134,7 +134,7 @@ export class PlainStream implements ChainOwner {
       opts.body = body
       opts.contentType = firstOf(this.#request.headers['content-type']) ?? 'application/octet-stream'
     }
-    this.#engine.from.call(this.#reply, `${endpoint.origin}${path}`, opts)
+    this.#engines[cluster.protocol].from.call(this.#reply, `${endpoint.origin}${path}`, opts)
   }
 
   /** Envoy's request mirroring: a fire-and-forget copy, Host suffixed with `-shadow`. */
@@ -146,7 +146,7 @@ export class PlainStream implements ChainOwner {
     const endpoint = cluster.pick()
     this.#core.stats.cluster(cluster.name, 'upstream_rq_total')
     const host = firstOf(headers.host) ?? endpoint.authority
-    this.#engine.dispatcher.request({
+    this.#engines[cluster.protocol].dispatcher.request({
       origin: endpoint.origin,
       path,
       method: (this.#request.raw.method ?? 'GET') as Dispatcher.HttpMethod,

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { kEngine, kRouteState, kSwitchyard } from './symbols.js'
-import type { RouteState, SwitchyardCore } from './core.js'
-import { PlainStream, type PlainEngine } from './plain-stream.js'
+import type { CoreHolder, RouteState } from './core.js'
+import { PlainStream } from './plain-stream.js'
 import { SwyRouteOptionsError } from './errors.js'
 
 /**
@@ -10,7 +10,7 @@ import { SwyRouteOptionsError } from './errors.js'
  */
 export function proxy (this: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const route = (request as unknown as Record<symbol, RouteState | undefined>)[kRouteState]
-  const holder = (request.server as unknown as Record<symbol, { core: SwitchyardCore, [kEngine]: PlainEngine } | undefined>)[kSwitchyard]
+  const holder = (request.server as unknown as Record<symbol, CoreHolder | undefined>)[kSwitchyard]
   if (route?.upstream === undefined || holder === undefined) {
     throw new SwyRouteOptionsError(`${request.method} ${request.routeOptions.url ?? request.url}`, 'upstream', 'the proxy handler needs an upstream on its route and @switchyard/core registered')
   }

@@ -1,4 +1,5 @@
 import { ServerResponse, type IncomingMessage, type Server } from 'node:http'
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import type { Duplex } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import { stripH2cUpgrade, upgradeTypeOf } from './headers.js'
@@ -80,6 +81,12 @@ export class UpgradeDispatch {
       ;(req as IncomingMessage & { [kUpgrade]?: UpgradeContext })[kUpgrade] = ctx
     }
     this.#fastify.routing(req, res)
+  }
+
+  /** Routes an upgrade that did not come through the `'upgrade'` event (h2-connect's extended CONNECT). */
+  routeUpgrade (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, upgrade: UpgradeContext): void {
+    ;(req as unknown as Record<symbol, UpgradeContext>)[kUpgrade] = upgrade
+    this.#fastify.routing(req as IncomingMessage, res as ServerResponse)
   }
 
   /** Hands the upgrade to the first foreign listener that takes the socket. */
