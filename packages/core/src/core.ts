@@ -7,6 +7,7 @@ import type { UpgradeTransport } from './transport/transport.js'
 import type { UpstreamOptions, RouteUpgradeConfig, RedirectOptions } from './route-options.js'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Downstream } from './downstream.js'
+import type { ActiveStreams } from './active-streams.js'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import type { PlainEngine } from './plain-stream.js'
@@ -45,7 +46,7 @@ export interface SwitchyardCore {
   readonly transports: Map<string, UpgradeTransport>
   readonly highWaterMark: number
   /** Every live upgrade stream, closed by `app.close()`. */
-  readonly streams: Set<{ destroy (error?: Error): void }>
+  readonly streams: ActiveStreams
   legacyWebsocket: LegacyWebsocketHandler | undefined
   closing: boolean
 }

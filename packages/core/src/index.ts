@@ -12,6 +12,7 @@ import { UpgradeDispatch } from './upgrade-dispatch.js'
 import { Http1UpgradeTransport } from './transport/http1-upgrade.js'
 import { createReplyFrom } from './reply-from-engine.js'
 import { toPrometheus } from './prometheus.js'
+import { ActiveStreams } from './active-streams.js'
 import { kEngine, kSwitchyard } from './symbols.js'
 import type { CoreHolder, SwitchyardCore } from './core.js'
 import type { Filter } from './filter/filter.js'
@@ -47,7 +48,7 @@ async function switchyard (fastify: FastifyInstance, options: SwitchyardOptions)
     stats: new Stats(),
     transports: new Map([['http1', new Http1UpgradeTransport()]]),
     highWaterMark: options.highWaterMark ?? 64 * 1024,
-    streams: new Set(),
+    streams: new ActiveStreams(),
     legacyWebsocket: undefined,
     closing: false
   }
@@ -90,10 +91,13 @@ async function switchyard (fastify: FastifyInstance, options: SwitchyardOptions)
     if (registry.errors.length > 0) throw registry.errors[0]
     dispatch.adoptForeign(fastify.server)
   })
-  fastify.addHook('preClose', (done) => {
+  fastify.addHook('preClose', async () => {
     core.closing = true
+    const grace = options.shutdownGracePeriod ?? 0
+    if (grace > 0) await core.streams.drained(grace)
     for (const stream of [...core.streams]) stream.destroy(new SwyShuttingDownError())
-    done()
+    // Sockets report 'close' on a later tick: let the streams finish so gauges are back at zero.
+    await core.streams.drained(1000)
   })
   fastify.addHook('onClose', async () => {
     dispatch.detach(fastify.server)

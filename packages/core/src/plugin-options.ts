@@ -22,7 +22,8 @@ export const PluginOptionsSchema = Type.Object({
   clusters: Type.Optional(Type.Record(Type.String({ minLength: 1 }), ClusterSchema)),
   upgradeConfigs: Type.Optional(Type.Array(UpgradeConfigSchema)),
   filters: Type.Optional(Type.Array(FilterShape)),
-  highWaterMark: Type.Optional(Type.Integer({ minimum: 1024 }))
+  highWaterMark: Type.Optional(Type.Integer({ minimum: 1024 })),
+  shutdownGracePeriod: Type.Optional(Type.Integer({ minimum: 0, description: 'milliseconds' }))
 }, { additionalProperties: true })
 
 /** Envoy's HTTP connection manager `upgrade_configs[]` entry. */
@@ -40,6 +41,11 @@ export interface SwitchyardOptions {
   filters?: Filter[]
   /** Bytes a stream may hold per direction before it stops reading (default 64 KiB). */
   highWaterMark?: number
+  /**
+   * On `app.close()`: ms open tunnels may keep running before they are closed (default 0). New upgrades
+   * get 503 from the start of the close.
+   */
+  shutdownGracePeriod?: number
 }
 
 export const checkPluginOptions = compileCheck(PluginOptionsSchema)
