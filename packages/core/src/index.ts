@@ -79,8 +79,9 @@ async function switchyard (fastify: FastifyInstance, options: SwitchyardOptions)
 
   const registry = new RouteRegistry(fastify, core)
   fastify.addHook('onRoute', (routeOptions: RouteOptions) => {
-    const state = registry.add(routeOptions)
-    routeOptions.handler = wrapHandler(core, state, routeOptions.handler)
+    const { owner, state } = registry.add(routeOptions)
+    // An @fastify/websocket route keeps its handler: that plugin reads it as the WebSocket handler.
+    if (owner !== 'fastify-websocket') routeOptions.handler = wrapHandler(core, state, routeOptions.handler)
   })
 
   const dispatch = new UpgradeDispatch(fastify, core, registry)

@@ -38,15 +38,23 @@ export class RouteRegistry {
     })
   }
 
-  /** Reads and checks a route's Switchyard options; returns its state (or undefined when it has none). */
-  add (routeOptions: RouteOptions & SwitchyardRouteOptions & { websocket?: boolean, wsHandler?: unknown }): RouteState | undefined {
-    const where = `${Array.isArray(routeOptions.method) ? routeOptions.method.join(',') : routeOptions.method} ${routeOptions.url}`
-    const own = pick(routeOptions)
-    const owner: RouteOwner = own !== undefined
+  /** Reads and checks a route's Switchyard options: who owns its upgrades, and its state when it has options. */
+  add (routeOptions: RouteOptions & SwitchyardRouteOptions & { websocket?: boolean, wsHandler?: unknown }): { owner: RouteOwner, state: RouteState | undefined } {
+    const owner = this.#ownerOf(routeOptions)
+    return { owner, state: owner === 'switchyard' ? this.#state(routeOptions) : undefined }
+  }
+
+  #ownerOf (routeOptions: RouteOptions & SwitchyardRouteOptions & { websocket?: boolean, wsHandler?: unknown }): RouteOwner {
+    const owner: RouteOwner = pick(routeOptions) !== undefined
       ? 'switchyard'
       : routeOptions.websocket === true || routeOptions.wsHandler !== undefined ? 'fastify-websocket' : 'fastify'
     this.#mirrorRoute(routeOptions, owner)
-    if (own === undefined) return undefined
+    return owner
+  }
+
+  #state (routeOptions: RouteOptions & SwitchyardRouteOptions): RouteState | undefined {
+    const where = `${Array.isArray(routeOptions.method) ? routeOptions.method.join(',') : routeOptions.method} ${routeOptions.url}`
+    const own = pick(routeOptions)!
 
     const problem = checkRouteOptions(own)
     if (problem !== null) {
