@@ -49,13 +49,14 @@ export class Http1Downstream implements Downstream {
   respond (statusCode: number, headers: Headers): void {
     this.responseStarted = true
     const res = this.#res
-    // The connection is not kept: nothing after a refused upgrade may be read as a request.
+    // The connection is not kept: nothing after a refused upgrade may be read as a request. Envoy relays
+    // copies of the upstream's headers (a 200 keeps its `Connection: upgrade`); without one, say `close`.
     res.shouldKeepAlive = false
     for (const key in headers) {
-      if (key === 'connection' || key === 'keep-alive' || key === 'transfer-encoding' || key === 'upgrade') continue
+      if (key === 'keep-alive' || key === 'transfer-encoding') continue
       res.setHeader(key, headers[key]!)
     }
-    res.setHeader('connection', 'close')
+    if (headers.connection === undefined) res.setHeader('connection', 'close')
     res.writeHead(statusCode)
     res.once('finish', () => closeSoon(this.stream))
   }

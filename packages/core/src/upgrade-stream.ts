@@ -248,7 +248,8 @@ export class UpgradeStream implements ChainOwner {
     }
     this.#disarmTimeout()
     if (this.#attempt > 0) this.#core.stats.cluster(cluster, 'upstream_rq_retry_success')
-    this.#core.stats.cluster(cluster, 'upstream_cx_destroy')
+    // Envoy: 4xx/5xx pass through as ordinary responses; any other non-101 tears the upstream down.
+    if (status < 400) this.#core.stats.cluster(cluster, 'upstream_cx_destroy')
     // Not an upgrade: relayed as an ordinary response; held client bytes are dropped, none are read again.
     this.#phase = 'response'
     this.#dropHeld()
