@@ -3,7 +3,7 @@ import type { Duplex, Readable } from 'node:stream'
 import type { FastifyRequest } from 'fastify'
 import type { Filter } from './filter/filter.js'
 import { FilterChain, type ChainOwner, type ChainSink } from './filter/filter-chain.js'
-import { addForwardingHeaders, headersFromRaw, sanitizeUpgradeRequestHeaders, type Headers } from './headers.js'
+import { addForwardingHeaders, firstValue, headersFromRaw, sanitizeUpgradeRequestHeaders, type Headers } from './headers.js'
 import { chooseCluster, rewriteHost, rewritePath } from './route-action.js'
 import { Tunnel, streamSink, type TunnelSink } from './tunnel.js'
 import type { Downstream } from './downstream.js'
@@ -271,6 +271,14 @@ export class UpgradeStream implements ChainOwner {
     this.#disarmTimeout()
     const core = this.#core
     const cluster = this.#cluster!.name
+    // RFC 9110 §7.8: the 101 names the protocol switched to; another one than requested is not tunnelled.
+    const switchedTo = firstValue(headers.upgrade)?.trim().toLowerCase()
+    if (switchedTo !== this.#upgradeType) {
+      socket.destroy()
+      core.stats.cluster(cluster, 'upstream_cx_destroy')
+      this.#localFailure(new SwyUpstreamProtocolError(cluster, `101 switched to "${switchedTo ?? ''}", not "${this.#upgradeType}"`))
+      return
+    }
     if (this.#attempt > 0) core.stats.cluster(cluster, 'upstream_rq_retry_success')
     this.#phase = 'tunnel'
     this.#upstreamSocket = socket
