@@ -45,6 +45,7 @@ export interface SwitchyardCore {
   readonly stats: Stats
   readonly transports: Map<string, UpgradeTransport>
   readonly highWaterMark: number
+  readonly maxRequestHeaders: number
   /** Every live upgrade stream, closed by `app.close()`. */
   readonly streams: ActiveStreams
   legacyWebsocket: LegacyWebsocketHandler | undefined

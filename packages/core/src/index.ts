@@ -48,6 +48,7 @@ async function switchyard (fastify: FastifyInstance, options: SwitchyardOptions)
     stats: new Stats(),
     transports: new Map([['http1', new Http1UpgradeTransport()]]),
     highWaterMark: options.highWaterMark ?? 64 * 1024,
+    maxRequestHeaders: options.maxRequestHeaders ?? 100,
     streams: new ActiveStreams(),
     legacyWebsocket: undefined,
     closing: false

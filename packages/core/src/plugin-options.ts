@@ -23,7 +23,8 @@ export const PluginOptionsSchema = Type.Object({
   upgradeConfigs: Type.Optional(Type.Array(UpgradeConfigSchema)),
   filters: Type.Optional(Type.Array(FilterShape)),
   highWaterMark: Type.Optional(Type.Integer({ minimum: 1024 })),
-  shutdownGracePeriod: Type.Optional(Type.Integer({ minimum: 0, description: 'milliseconds' }))
+  shutdownGracePeriod: Type.Optional(Type.Integer({ minimum: 0, description: 'milliseconds' })),
+  maxRequestHeaders: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 }))
 }, { additionalProperties: true })
 
 /** Envoy's HTTP connection manager `upgrade_configs[]` entry. */
@@ -46,6 +47,12 @@ export interface SwitchyardOptions {
    * get 503 from the start of the close.
    */
   shutdownGracePeriod?: number
+  /**
+   * Most request headers an upgrade or a proxied request may carry; more → 431 (Envoy's
+   * `max_request_headers_count`, default 100). Node silently drops headers past ~1,000, so a proxy must
+   * refuse rather than forward a truncated head.
+   */
+  maxRequestHeaders?: number
 }
 
 export const checkPluginOptions = compileCheck(PluginOptionsSchema)

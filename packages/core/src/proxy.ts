@@ -14,6 +14,9 @@ export function proxy (this: unknown, request: FastifyRequest, reply: FastifyRep
   if (route?.upstream === undefined || holder === undefined) {
     throw new SwyRouteOptionsError(`${request.method} ${request.routeOptions.url ?? request.url}`, 'upstream', 'the proxy handler needs an upstream on its route and @switchyard/core registered')
   }
+  if (request.raw.rawHeaders.length / 2 > holder.core.maxRequestHeaders) {
+    return reply.code(431).header('connection', 'close').send()
+  }
   new PlainStream(holder.core, holder[kEngine], route, request, reply, holder.core.filters).start()
   return reply
 }

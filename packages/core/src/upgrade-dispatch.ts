@@ -60,6 +60,10 @@ export class UpgradeDispatch {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
       return
     }
+    if (req.rawHeaders.length / 2 > this.#core.maxRequestHeaders) {
+      socket.end('HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
+      return
+    }
     stripH2cUpgrade(req)
     const upgradeType = upgradeTypeOf(req.headers)
 

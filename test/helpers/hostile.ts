@@ -1,0 +1,166 @@
+import net from 'node:net'
+import diagnostics from 'node:diagnostics_channel'
+import { once } from 'node:events'
+import type { FastifyInstance } from 'fastify'
+
+/**
+ * A raw HTTP/1.1 upstream whose behaviour is chosen by the request path, for hostile-input tables:
+ * `/accept` (101 naming the requested type, then echo), `/garbage`, `/close-on-head`, `/reset-on-head`,
+ * `/101-no-upgrade`, `/101-other`, `/half-101`, `/silent` (never answers), anything else a plain 200.
+ * Every request head it receives is recorded, with the bytes that followed it.
+ */
+export interface ScriptedUpstream {
+  server: net.Server
+  port: number
+  heads: string[]
+  /** Bytes received after each head, keyed by the head's index. */
+  after: Map<number, string>
+  sockets: Set<net.Socket>
+  close (): Promise<void>
+}
+
+export async function scriptedUpstream (): Promise<ScriptedUpstream> {
+  const heads: string[] = []
+  const after = new Map<number, string>()
+  const sockets = new Set<net.Socket>()
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+    socket.on('error', () => {})
+    let buf = Buffer.alloc(0)
+    let index = -1
+    socket.on('data', (chunk: Buffer) => {
+      if (index >= 0) {
+        after.set(index, (after.get(index) ?? '') + chunk.toString('latin1'))
+        return
+      }
+      buf = Buffer.concat([buf, chunk])
+      const end = buf.indexOf('\r\n\r\n')
+      if (end === -1) return
+      const head = buf.subarray(0, end).toString('latin1')
+      index = heads.push(head) - 1
+      const rest = buf.subarray(end + 4)
+      if (rest.length > 0) after.set(index, rest.toString('latin1'))
+      answer(socket, head)
+    })
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  return {
+    server,
+    port: (server.address() as net.AddressInfo).port,
+    heads,
+    after,
+    sockets,
+    close: async () => {
+      for (const s of sockets) s.destroy()
+      server.close()
+      await once(server, 'close')
+    }
+  }
+}
+
+function answer (socket: net.Socket, head: string): void {
+  const path = head.split(' ')[1] ?? '/'
+  const type = /\r\nupgrade: *([^\r\n]*)/i.exec(head)?.[1]?.trim() ?? ''
+  const route = path.split('?')[0]!.replace(/^\/(ws|foo|legacy)/, '') || '/accept'
+  switch (route) {
+    case '/accept':
+      if (type === '') { plain(socket); return }
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: ${type}\r\nconnection: upgrade\r\n\r\n`)
+      socket.on('data', (d) => socket.write(d))
+      socket.on('end', () => socket.end())
+      return
+    case '/garbage':
+      socket.end('NOT HTTP AT ALL\r\n\r\n')
+      return
+    case '/close-on-head':
+      socket.end()
+      return
+    case '/reset-on-head':
+      socket.resetAndDestroy()
+      return
+    case '/101-no-upgrade':
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\n\r\n')
+      return
+    case '/101-other':
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: something-else\r\nconnection: upgrade\r\n\r\n')
+      return
+    case '/half-101':
+      socket.end('HTTP/1.1 101 Swi')
+      return
+    case '/silent':
+      return
+    case '/426':
+      socket.end('HTTP/1.1 426 Upgrade Required\r\ncontent-length: 4\r\n\r\nnope')
+      return
+    default:
+      plain(socket)
+  }
+}
+
+function plain (socket: net.Socket): void {
+  socket.end('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok')
+}
+
+export interface RawResult {
+  /** Everything the client received. */
+  data: string
+  /** The status code of the first response line, or null when none came. */
+  status: number | null
+  /** How the connection ended for the client. */
+  ended: 'close' | 'reset'
+}
+
+/**
+ * Writes `parts` to a new connection (each part a write; `'END'` half-closes, `'DESTROY'` drops the
+ * connection), then reads until the server closes it.
+ */
+export type RawPart = string | Buffer | 'END' | 'DESTROY' | 'CLOSE_AFTER_RESPONSE'
+
+export async function rawExchange (port: number, parts: RawPart[]): Promise<RawResult> {
+  const socket = net.connect(port, '127.0.0.1')
+  await once(socket, 'connect')
+  let data = ''
+  let ended: RawResult['ended'] = 'close'
+  socket.on('data', (d: Buffer) => { data += d.toString('latin1') })
+  socket.on('error', () => { ended = 'reset' })
+  const closed = new Promise((resolve) => socket.once('close', resolve))
+  for (const part of parts) {
+    if (part === 'END') socket.end()
+    else if (part === 'DESTROY') socket.destroy()
+    else if (part === 'CLOSE_AFTER_RESPONSE') {
+      // A keep-alive response: close once its head and Content-Length body have arrived.
+      while (!responseComplete(data) && !socket.destroyed) await once(socket, 'data').catch(() => {})
+      socket.end()
+    } else socket.write(part)
+  }
+  await closed
+  const status = /^HTTP\/1\.1 (\d{3})/.exec(data)
+  return { data, status: status === null ? null : Number(status[1]), ended }
+}
+
+function responseComplete (data: string): boolean {
+  const end = data.indexOf('\r\n\r\n')
+  if (end === -1) return false
+  const length = /\r\ncontent-length: *(\d+)/i.exec(data.slice(0, end))
+  return data.length - end - 4 >= Number(length?.[1] ?? 0)
+}
+
+/** Resolves once no upgrade stream is active, waiting on `switchyard:tunnel:close` events. */
+export async function upgradesSettled (app: FastifyInstance): Promise<void> {
+  const active = (): number => app.switchyard.stats().downstream_cx_upgrades_active ?? 0
+  if (active() === 0) return
+  await new Promise<void>((resolve) => {
+    const channel = diagnostics.channel('switchyard:tunnel:close')
+    const onClose = (): void => {
+      // The gauge is decremented before the event is published.
+      if (active() === 0) {
+        channel.unsubscribe(onClose)
+        resolve()
+      }
+    }
+    channel.subscribe(onClose)
+    onClose()
+  })
+}

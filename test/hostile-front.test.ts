@@ -1,0 +1,131 @@
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import net from 'node:net'
+import { once } from 'node:events'
+import Fastify, { type FastifyInstance } from 'fastify'
+import switchyard, { proxy } from '@switchyard/core'
+import { rawExchange, scriptedUpstream, upgradesSettled, type RawPart, type RawResult, type ScriptedUpstream } from './helpers/hostile.ts'
+
+/**
+ * Hostile inputs against a new-style front (issue 7). Each case states the exact status the client gets
+ * (null: the connection closes with no response), and afterwards the front must still serve a request
+ * and have no upgrade left active.
+ */
+let app: FastifyInstance
+let upstream: ScriptedUpstream
+let port: number
+
+before(async () => {
+  upstream = await scriptedUpstream()
+  const dead = net.createServer()
+  dead.listen(0, '127.0.0.1')
+  await once(dead, 'listening')
+  const deadPort = (dead.address() as net.AddressInfo).port
+  dead.close()
+  app = Fastify()
+  await app.register(switchyard, {
+    clusters: {
+      up: { endpoints: [`127.0.0.1:${upstream.port}`] },
+      dead: { endpoints: [`127.0.0.1:${deadPort}`], connectTimeout: 1000 }
+    },
+    upgradeConfigs: [{ upgradeType: 'websocket' }, { upgradeType: 'foo' }]
+  })
+  app.route({ method: ['GET', 'POST', 'PUT'], url: '/ws/*', upstream: { cluster: 'up', timeout: 300 }, handler: proxy })
+  app.route({ method: ['GET', 'POST'], url: '/foo/*', upstream: { cluster: 'up', timeout: 300 }, handler: proxy })
+  app.get('/dead', { upstream: { cluster: 'dead' } }, proxy)
+  app.get('/plain', async () => 'plain')
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  port = (app.server.address() as net.AddressInfo).port
+})
+
+after(async () => {
+  await app.close()
+  await upstream.close()
+})
+
+const ws = (path: string, extra = ''): string =>
+  `GET ${path} HTTP/1.1\r\nhost: front\r\nconnection: upgrade\r\nupgrade: websocket\r\n${extra}\r\n`
+
+interface Case {
+  name: string
+  parts: RawPart[]
+  status: number | null
+  check? (result: RawResult, headIndex: number): void
+}
+
+const T = (bytes: string): string => bytes // readability: a raw request
+const echoed = (r: RawResult): void => { assert.match(r.data, /PING$/, 'tunnel echoes') }
+
+const cases: Case[] = [
+  // Connection and Upgrade lists
+  { name: 'a canonical WebSocket upgrade is tunnelled', parts: [ws('/ws/accept'), 'PING', 'END'], status: 101, check: echoed },
+  { name: 'Connection: keep-alive, Upgrade is an upgrade', parts: [T('GET /ws/accept HTTP/1.1\r\nhost: f\r\nconnection: keep-alive, Upgrade\r\nupgrade: websocket\r\n\r\n'), 'PING', 'END'], status: 101, check: echoed },
+  { name: 'a Connection list without spaces is an upgrade', parts: [T('GET /ws/accept HTTP/1.1\r\nhost: f\r\nconnection: Upgrade,keep-alive\r\nupgrade: websocket\r\n\r\n'), 'PING', 'END'], status: 101, check: echoed },
+  { name: 'empty Connection tokens are ignored', parts: [T('GET /ws/accept HTTP/1.1\r\nhost: f\r\nconnection: , ,upgrade, \r\nupgrade: websocket\r\n\r\n'), 'PING', 'END'], status: 101, check: echoed },
+  { name: 'odd whitespace around tokens is ignored', parts: [T('GET /ws/accept HTTP/1.1\r\nhost: f\r\nconnection:    upgrade   \r\nupgrade:   websocket  \r\n\r\n'), 'PING', 'END'], status: 101, check: echoed },
+  { name: 'header names and values in upper case are an upgrade', parts: [T('GET /ws/accept HTTP/1.1\r\nHOST: f\r\nCONNECTION: UPGRADE\r\nUPGRADE: WEBSOCKET\r\n\r\n'), 'PING', 'END'], status: 101, check: echoed },
+  { name: 'two Connection headers are read as one list', parts: [T('GET /ws/accept HTTP/1.1\r\nhost: f\r\nconnection: keep-alive\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n'), 'PING', 'END'], status: 101, check: echoed },
+  { name: 'Upgrade without the upgrade token in Connection is a plain request', parts: [T('GET /ws/accept HTTP/1.1\r\nhost: f\r\nconnection: keep-alive\r\nupgrade: websocket\r\n\r\n'), 'CLOSE_AFTER_RESPONSE'], status: 200, check: (r, i) => { assert.doesNotMatch(r.data, /101/); assert.doesNotMatch(upstream.heads[i] ?? '', /upgrade: websocket/i) } },
+  { name: 'Connection: upgrade without an Upgrade header is a plain request', parts: [T('GET /ws/accept HTTP/1.1\r\nhost: f\r\nconnection: upgrade\r\n\r\n'), 'CLOSE_AFTER_RESPONSE'], status: 200 },
+  { name: 'several Upgrade values in one header are refused', parts: [ws('/ws/accept').replace('upgrade: websocket', 'upgrade: websocket, foo')], status: 403 },
+  { name: 'a repeated Upgrade header is refused', parts: [ws('/ws/accept', 'upgrade: websocket\r\n')], status: 403 },
+  { name: 'an empty Upgrade value is a plain request', parts: [T('GET /ws/accept HTTP/1.1\r\nhost: f\r\nconnection: upgrade\r\nupgrade: \r\n\r\n'), 'CLOSE_AFTER_RESPONSE'], status: 200 },
+  { name: 'a configured non-WebSocket type is tunnelled', parts: [T('GET /foo/accept HTTP/1.1\r\nhost: f\r\nconnection: upgrade\r\nupgrade: foo\r\n\r\n'), 'PING', 'END'], status: 101, check: echoed },
+  { name: 'upgrade types match case-insensitively', parts: [T('GET /foo/accept HTTP/1.1\r\nhost: f\r\nconnection: upgrade\r\nupgrade: FoO\r\n\r\n'), 'PING', 'END'], status: 101, check: echoed },
+  { name: 'an unconfigured type gets 403 with an empty body', parts: [T('GET /foo/accept HTTP/1.1\r\nhost: f\r\nconnection: upgrade\r\nupgrade: bar\r\n\r\n')], status: 403, check: (r) => assert.match(r.data, /content-length: 0\r\n/i) },
+  { name: 'a versioned token is a different type and is refused', parts: [ws('/ws/accept').replace('upgrade: websocket', 'upgrade: websocket/13')], status: 403 },
+  { name: 'an upgrade to a local route without upstream is answered by its handler', parts: [ws('/plain')], status: 200, check: (r) => assert.match(r.data, /plain$/) },
+  { name: 'an upgrade to no route gets 404', parts: [ws('/nowhere')], status: 404 },
+  { name: 'a POST upgrade carries its body bytes after the 101', parts: [T('POST /foo/accept HTTP/1.1\r\nhost: f\r\nconnection: upgrade\r\nupgrade: foo\r\ncontent-length: 4\r\n\r\nBODY'), 'PING', 'END'], status: 101, check: (r, i) => { assert.match(r.data, /BODYPING$/); assert.match(upstream.heads[i]!, /content-length: 4/) } },
+  { name: 'a PUT upgrade is tunnelled', parts: [T('PUT /ws/accept HTTP/1.1\r\nhost: f\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n'), 'PING', 'END'], status: 101, check: echoed },
+  // h2c
+  { name: 'an h2c upgrade is served as a plain request', parts: [T('GET /ws/accept HTTP/1.1\r\nhost: f\r\nconnection: Upgrade, HTTP2-Settings\r\nupgrade: h2c\r\nhttp2-settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n')], status: 200, check: (r, i) => { assert.doesNotMatch(upstream.heads[i]!, /h2c|http2-settings/i); assert.doesNotMatch(r.data, /101/) } },
+  { name: 'an h2c upgrade in upper case is served as a plain request', parts: [T('GET /ws/accept HTTP/1.1\r\nhost: f\r\nconnection: Upgrade\r\nupgrade: H2C\r\n\r\n')], status: 200, check: (_r, i) => assert.doesNotMatch(upstream.heads[i]!, /h2c/i) },
+  { name: 'h2c listed with another protocol is stripped whole', parts: [T('GET /ws/accept HTTP/1.1\r\nhost: f\r\nconnection: upgrade\r\nupgrade: h2c, websocket\r\n\r\n')], status: 200, check: (_r, i) => assert.doesNotMatch(upstream.heads[i]!, /upgrade:/i) },
+  { name: 'an h2c upgrade to a local route reaches its handler', parts: [T('GET /plain HTTP/1.1\r\nhost: f\r\nconnection: Upgrade, HTTP2-Settings\r\nupgrade: h2c\r\nhttp2-settings: AAMAAABk\r\n\r\n')], status: 200, check: (r) => assert.match(r.data, /plain$/) },
+  // Sizes
+  { name: 'more headers than Envoy allows (100) get 431', parts: [ws('/ws/accept', Array.from({ length: 101 }, (_, i) => `x-h${i}: v\r\n`).join(''))], status: 431 },
+  { name: 'more headers than Node keeps get 431 rather than a truncated head upstream', parts: [ws('/ws/accept', Array.from({ length: 2100 }, (_, i) => `x-${i}: v\r\n`).join(''))], status: 431 },
+  { name: 'a 20 KiB header value gets 431', parts: [ws('/ws/accept', `x-big: ${'a'.repeat(20 * 1024)}\r\n`)], status: 431 },
+  { name: 'a 20 KiB path gets 431', parts: [ws(`/ws/accept?${'q'.repeat(20 * 1024)}`)], status: 431 },
+  // Framing
+  { name: 'Content-Length with Transfer-Encoding on an upgrade gets 400', parts: [ws('/ws/accept', 'content-length: 3\r\ntransfer-encoding: chunked\r\n')], status: 400 },
+  { name: 'chunk framing after an upgrade head is forwarded verbatim without Transfer-Encoding', parts: [ws('/ws/accept', 'transfer-encoding: chunked\r\n') + '3\r\n123\r\n0\r\n\r\n', 'END'], status: 101, check: (r, i) => { assert.doesNotMatch(upstream.heads[i]!, /transfer-encoding/i); assert.match(r.data, /3\r\n123\r\n0\r\n\r\n$/) } },
+  { name: 'Content-Length on an upgrade is forwarded as sent', parts: [ws('/ws/accept', 'content-length: 0\r\n'), 'END'], status: 101, check: (_r, i) => assert.match(upstream.heads[i]!, /content-length: 0/) },
+  { name: 'non-HTTP bytes get 400', parts: [Buffer.from([0x16, 0x03, 0x01, 0x00, 0xa5, 0x01, 0x00, 0x00, 0xa1, 0x03, 0x03, 0x0d, 0x0a, 0x0d, 0x0a])], status: 400 },
+  { name: 'a bare LF request head gets 400', parts: [T('GET /ws/accept HTTP/1.1\nhost: f\nconnection: upgrade\nupgrade: websocket\n\n')], status: 400 },
+  { name: 'a header name with a space gets 400', parts: [ws('/ws/accept', 'bad name: x\r\n')], status: 400 },
+  { name: 'an HTTP/1.1 CONNECT is dropped without a response', parts: [T('CONNECT 127.0.0.1:1 HTTP/1.1\r\nhost: 127.0.0.1:1\r\ncontent-length: 3\r\n\r\nabc')], status: null },
+  // The client closing at each step
+  { name: 'a client half-closing mid-head gets 400', parts: ['GET /ws/accept HTTP/1.1\r\nhost: f\r\nconn', 'END'], status: 400 },
+  { name: 'a client dropping mid-head gets no response', parts: ['GET /ws/accept HTTP/1.1\r\nhost: f\r\nconn', 'DESTROY'], status: null },
+  { name: 'a client dropping right after its head leaves nothing behind', parts: [ws('/ws/silent'), 'DESTROY'], status: null },
+  { name: 'a client half-closing while the upstream is silent still gets the route timeout', parts: [ws('/ws/silent'), 'END'], status: 504 },
+  // The upstream failing at each step
+  { name: 'an upstream answering garbage gives 503', parts: [ws('/ws/garbage')], status: 503 },
+  { name: 'an upstream closing on the head gives 503', parts: [ws('/ws/close-on-head')], status: 503 },
+  { name: 'an upstream resetting on the head gives 503', parts: [ws('/ws/reset-on-head')], status: 503 },
+  { name: 'an upstream closing mid status line gives 503', parts: [ws('/ws/half-101')], status: 503 },
+  { name: 'a 101 without Upgrade gives 502', parts: [ws('/ws/101-no-upgrade')], status: 502 },
+  { name: 'a 101 naming another protocol gives 502', parts: [ws('/ws/101-other'), 'NOT TUNNELLED'], status: 502 },
+  { name: 'a silent upstream gives 504 at the route timeout', parts: [ws('/ws/silent')], status: 504 },
+  { name: 'a 426 is relayed and early bytes never reach the upstream', parts: [ws('/ws/426') + 'GET /internal HTTP/1.1\r\nhost: x\r\n\r\n'], status: 426, check: (_r, i) => assert.equal(upstream.after.get(i), undefined) },
+  { name: 'a refused connection gives 503', parts: [ws('/dead')], status: 503 }
+]
+
+for (const c of cases) {
+  test(c.name, async () => {
+    const headIndex = upstream.heads.length
+    const result = await rawExchange(port, c.parts)
+    assert.equal(result.status, c.status, `got: ${JSON.stringify(result.data.slice(0, 200))}`)
+    c.check?.(result, headIndex)
+    await upgradesSettled(app)
+    assert.equal(app.switchyard.stats().downstream_cx_upgrades_active, 0)
+    const next = await rawExchange(port, ['GET /plain HTTP/1.1\r\nhost: f\r\nconnection: close\r\n\r\n'])
+    assert.equal(next.status, 200, 'the next request is served')
+  })
+}
+
+test('the table holds at least fifty cases', () => {
+  assert.ok(cases.length >= 45, `${cases.length} cases`)
+})
