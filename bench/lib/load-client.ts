@@ -1,0 +1,210 @@
+// The load client, in its own process: raw `net` sockets and precomputed bytes, so its own cost stays small.
+// Every loop is bounded by a count and by a deadline.
+import { connect, type Socket } from 'node:net'
+import { HeadReader, message, statusOf, upgradeRequest, type UpgradeType } from './wire.ts'
+import { announceReady, sampleSelf, serveRpc } from './rpc.ts'
+
+const tunnels: Socket[] = []
+
+/** Connects, writes the upgrade request, and resolves once the 101 head is in (with any bytes after it). */
+function handshake (port: number, request: Buffer, deadline: number): Promise<{ socket: Socket, rest: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ port, host: '127.0.0.1', noDelay: true })
+    const reader = new HeadReader()
+    const timer = setTimeout(() => fail(new Error('handshake timed out')), Math.max(1, deadline - Date.now()))
+    const fail = (err: Error): void => {
+      clearTimeout(timer)
+      socket.destroy()
+      reject(err)
+    }
+    socket.on('error', fail)
+    socket.once('close', () => fail(new Error('closed during the handshake')))
+    const onData = (chunk: Buffer): void => {
+      const parsed = reader.push(chunk)
+      if (parsed === null) return
+      clearTimeout(timer)
+      socket.off('data', onData)
+      socket.removeAllListeners('close')
+      socket.removeListener('error', fail)
+      socket.on('error', () => {})
+      const status = statusOf(parsed.head)
+      if (status !== 101) {
+        socket.destroy()
+        reject(new Error(`expected 101, got: ${parsed.head.split('\r\n')[0]}`))
+        return
+      }
+      resolve({ socket, rest: parsed.rest })
+    }
+    socket.on('data', onData)
+    socket.write(request)
+  })
+}
+
+/** Runs `task(i)` for i in [0, count) with at most `concurrency` in flight. */
+async function bounded (count: number, concurrency: number, task: (i: number) => Promise<void>): Promise<void> {
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < count) await task(next++)
+  }
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker))
+}
+
+/** Reads exactly `expected.length` bytes from a tunnel and checks they are the bytes sent. */
+function verifyEcho (socket: Socket, rest: Buffer, probe: Buffer, deadline: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let got = rest
+    const timer = setTimeout(() => done(new Error('echo check timed out')), Math.max(1, deadline - Date.now()))
+    const done = (err?: Error): void => {
+      clearTimeout(timer)
+      socket.off('data', onData)
+      if (err !== undefined) reject(err)
+      else resolve()
+    }
+    const check = (): void => {
+      if (got.length < probe.length) return
+      done(got.equals(probe) ? undefined : new Error('echoed bytes differ from the bytes sent'))
+    }
+    const onData = (chunk: Buffer): void => {
+      got = Buffer.concat([got, chunk])
+      check()
+    }
+    socket.on('data', onData)
+    socket.write(probe)
+    check()
+  })
+}
+
+interface OpenParams { port: number, count: number, concurrency: number, type: UpgradeType, verify: boolean, timeoutMs: number }
+
+/** Opens `count` tunnels and keeps them (idle) for the next call; with `verify`, each echoes one probe message first. */
+async function open (p: OpenParams): Promise<{ opened: number, wallMs: number }> {
+  const request = upgradeRequest(p.type, p.port)
+  const probe = message(p.type, 64)
+  const deadline = Date.now() + p.timeoutMs
+  const start = performance.now()
+  await bounded(p.count, p.concurrency, async () => {
+    const { socket, rest } = await handshake(p.port, request, deadline)
+    tunnels.push(socket)
+    if (p.verify) await verifyEcho(socket, rest, probe, deadline)
+    else if (rest.length > 0) throw new Error('unexpected bytes after the 101 on an idle tunnel')
+  })
+  return { opened: tunnels.length, wallMs: performance.now() - start }
+}
+
+interface EchoParams { payloadBytes: number, roundTrips: number, window: number, type: UpgradeType, timeoutMs: number }
+
+/**
+ * `roundTrips` echoes spread over every open tunnel, at most `window` messages in flight per
+ * tunnel (window 1: a message is never coalesced with the next one in a socket buffer, so every
+ * message costs each hop one read and one write). Counts bytes only: the upstream echoes verbatim.
+ */
+function echo (p: EchoParams): Promise<{ roundTrips: number, wallMs: number, cpuMicros: number }> {
+  if (tunnels.length === 0) return Promise.reject(new Error('no open tunnels'))
+  const msg = message(p.type, p.payloadBytes)
+  const len = msg.length
+  const cpu0 = process.cpuUsage()
+  const start = performance.now()
+  let budget = p.roundTrips
+  let done = 0
+  return new Promise((resolve, reject) => {
+    const listeners: Array<[Socket, (chunk: Buffer) => void]> = []
+    const finish = (err?: Error): void => {
+      clearTimeout(timer)
+      for (const [socket, listener] of listeners) socket.off('data', listener)
+      if (err !== undefined) { reject(err); return }
+      const cpu = process.cpuUsage(cpu0)
+      resolve({ roundTrips: done, wallMs: performance.now() - start, cpuMicros: cpu.user + cpu.system })
+    }
+    const timer = setTimeout(() => finish(new Error(`echo timed out after ${done} of ${p.roundTrips} round trips`)), p.timeoutMs)
+    for (const socket of tunnels) {
+      let received = 0
+      let inFlight = 0
+      const onData = (chunk: Buffer): void => {
+        received += chunk.length
+        while (received >= len) {
+          received -= len
+          inFlight--
+          done++
+          if (budget > 0) {
+            budget--
+            inFlight++
+            socket.write(msg)
+          }
+        }
+        if (done === p.roundTrips) finish()
+        else if (inFlight === 0 && received > 0) finish(new Error('echo returned more bytes than were sent'))
+      }
+      listeners.push([socket, onData])
+      socket.on('data', onData)
+      for (let i = 0; i < p.window && budget > 0; i++) {
+        budget--
+        inFlight++
+        socket.write(msg)
+      }
+    }
+    if (p.roundTrips === 0) finish()
+  })
+}
+
+/** Destroys every open tunnel and waits until each has closed. */
+async function closeAll (): Promise<void> {
+  const closing = tunnels.splice(0).map((socket) => new Promise<void>((resolve) => {
+    if (socket.closed) resolve()
+    else socket.once('close', () => resolve())
+    socket.destroy()
+  }))
+  await Promise.all(closing)
+}
+
+interface StreamParams { port: number, bytes: number, type: UpgradeType, timeoutMs: number }
+
+/** One tunnel; the upstream writes `bytes` one way (upstream → client) as fast as they are read. */
+async function stream (p: StreamParams): Promise<{ bytes: number, wallMs: number, cpuMicros: number }> {
+  const cpu0 = process.cpuUsage()
+  const start = performance.now()
+  const deadline = Date.now() + p.timeoutMs
+  const { socket, rest } = await handshake(p.port, upgradeRequest(p.type, p.port, `m=source&n=${p.bytes}`), deadline)
+  let got = rest.length
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`stream timed out at ${got} of ${p.bytes} bytes`)) }, Math.max(1, deadline - Date.now()))
+    socket.on('data', (chunk: Buffer) => { got += chunk.length })
+    socket.once('end', () => {
+      clearTimeout(timer)
+      socket.destroy()
+      if (got === p.bytes) resolve()
+      else reject(new Error(`stream ended at ${got} of ${p.bytes} bytes`))
+    })
+    socket.once('close', () => { clearTimeout(timer); if (got !== p.bytes) reject(new Error(`stream closed at ${got} of ${p.bytes} bytes`)) })
+  })
+  const cpu = process.cpuUsage(cpu0)
+  return { bytes: got, wallMs: performance.now() - start, cpuMicros: cpu.user + cpu.system }
+}
+
+interface HandshakeParams { port: number, count: number, concurrency: number, type: UpgradeType, timeoutMs: number }
+
+/** `count` tunnels opened (up to the 101) and closed at once, `concurrency` at a time. */
+async function handshakes (p: HandshakeParams): Promise<{ count: number, wallMs: number, cpuMicros: number }> {
+  const request = upgradeRequest(p.type, p.port)
+  const deadline = Date.now() + p.timeoutMs
+  const cpu0 = process.cpuUsage()
+  const start = performance.now()
+  let count = 0
+  await bounded(p.count, p.concurrency, async () => {
+    const { socket } = await handshake(p.port, request, deadline)
+    socket.destroy()
+    count++
+  })
+  const cpu = process.cpuUsage(cpu0)
+  return { count, wallMs: performance.now() - start, cpuMicros: cpu.user + cpu.system }
+}
+
+serveRpc({
+  open,
+  echo,
+  closeAll,
+  stream,
+  handshakes,
+  sample: ({ gc }: { gc: boolean }) => sampleSelf(gc),
+  close: closeAll
+})
+announceReady(0)

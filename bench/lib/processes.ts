@@ -1,0 +1,175 @@
+import { fork, spawn, execFileSync, type ChildProcess } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import { connect } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import type { ReadyMessage, RpcRequest, RpcResponse, Sample } from './rpc.ts'
+
+const BENCH_DIR = fileURLToPath(new URL('..', import.meta.url))
+/** How every Node child runs: TypeScript sources via tsx, packages via their `source` export, GC on call. */
+const NODE_ARGS = ['--conditions=source', '--import', 'tsx', '--expose-gc']
+const READY_TIMEOUT_MS = 30_000
+const STOP_TIMEOUT_MS = 5_000
+
+/** A process whose CPU and memory the harness measures. */
+export interface MeasuredProcess {
+  readonly name: string
+  readonly pid: number
+  /** CPU used since start and memory now; `gc` forces a full GC first where the process allows it. */
+  sample (gc: boolean): Promise<Sample>
+  stop (): Promise<void>
+}
+
+/** A Node child on IPC: it announces its port, answers calls, and reports its own CPU and memory. */
+export class NodeChild implements MeasuredProcess {
+  readonly name: string
+  readonly port: number
+  readonly #child: ChildProcess
+  readonly #pending = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void }>()
+  #nextId = 1
+  #exited: Promise<void>
+
+  private constructor (name: string, child: ChildProcess, port: number, exited: Promise<void>) {
+    this.name = name
+    this.#child = child
+    this.port = port
+    this.#exited = exited
+    child.on('message', (msg: RpcResponse) => {
+      const waiter = this.#pending.get(msg.id)
+      if (waiter === undefined) return
+      this.#pending.delete(msg.id)
+      if (msg.error !== undefined) waiter.reject(new Error(`${name}: ${msg.error}`))
+      else waiter.resolve(msg.result)
+    })
+    void exited.then(() => {
+      for (const waiter of this.#pending.values()) waiter.reject(new Error(`${name} exited`))
+      this.#pending.clear()
+    })
+  }
+
+  get pid (): number { return this.#child.pid ?? -1 }
+
+  /** Forks `entry` (a .ts file under bench/) with `args` (and extra Node flags), and waits for its ready message. */
+  static async start (name: string, entry: string, args: string[], nodeArgs: string[] = []): Promise<NodeChild> {
+    const child = fork(entry, args, {
+      cwd: BENCH_DIR,
+      execArgv: [...NODE_ARGS, ...nodeArgs],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+    })
+    live.add(child)
+    const exited = new Promise<void>((resolve) => child.once('exit', () => { live.delete(child); resolve() }))
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => fail(new Error(`${name} not ready within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS)
+      const onMessage = (msg: Partial<ReadyMessage> & Partial<RpcResponse>): void => {
+        if (msg.ready === true && typeof msg.port === 'number') { cleanup(); resolve(msg.port) }
+        if (msg.error !== undefined) fail(new Error(`${name}: ${msg.error}`))
+      }
+      const onExit = (code: number | null): void => fail(new Error(`${name} exited (code ${code}) before it was ready`))
+      function cleanup (): void {
+        clearTimeout(timer)
+        child.off('message', onMessage)
+        child.off('exit', onExit)
+      }
+      function fail (err: Error): void { cleanup(); child.kill('SIGKILL'); reject(err) }
+      child.on('message', onMessage)
+      child.once('exit', onExit)
+    })
+    return new NodeChild(name, child, port, exited)
+  }
+
+  /** Calls `method` in the child; rejects after `timeoutMs`. */
+  call<T> (method: string, params?: unknown, timeoutMs = 60_000): Promise<T> {
+    const id = this.#nextId++
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id)
+        reject(new Error(`${this.name}.${method} timed out after ${timeoutMs} ms`))
+      }, timeoutMs)
+      this.#pending.set(id, {
+        resolve: (v) => { clearTimeout(timer); resolve(v as T) },
+        reject: (e) => { clearTimeout(timer); reject(e) }
+      })
+      this.#child.send({ id, method, params } satisfies RpcRequest)
+    })
+  }
+
+  sample (gc: boolean): Promise<Sample> {
+    return this.call<Sample>('sample', { gc }, 10_000)
+  }
+
+  /** Asks the child to close its server, then ends it; SIGKILL if it lingers. */
+  async stop (): Promise<void> {
+    if (this.#child.exitCode !== null || this.#child.signalCode !== null) return
+    await this.call('close', undefined, STOP_TIMEOUT_MS).catch(() => {})
+    if (this.#child.connected) this.#child.disconnect()
+    const timer = setTimeout(() => this.#child.kill('SIGKILL'), STOP_TIMEOUT_MS)
+    await this.#exited
+    clearTimeout(timer)
+  }
+}
+
+let clockTicks: number | undefined
+
+/** A non-Node server (HAProxy, nghttpx, …), measured from /proc: CPU from `stat`, RSS from `status`. */
+export class ExternalProcess implements MeasuredProcess {
+  readonly name: string
+  readonly #child: ChildProcess
+  readonly #exited: Promise<void>
+
+  private constructor (name: string, child: ChildProcess) {
+    this.name = name
+    this.#child = child
+    this.#exited = new Promise((resolve) => child.once('exit', () => { live.delete(child); resolve() }))
+  }
+
+  get pid (): number { return this.#child.pid ?? -1 }
+
+  /** Spawns `command` and waits until 127.0.0.1:`port` accepts a connection. */
+  static async start (name: string, command: string, args: string[], port: number): Promise<ExternalProcess> {
+    const child = spawn(command, args, { cwd: BENCH_DIR, stdio: ['ignore', 'inherit', 'inherit'] })
+    live.add(child)
+    const proc = new ExternalProcess(name, child)
+    const deadline = Date.now() + READY_TIMEOUT_MS
+    while (!(await accepts(port))) {
+      if (child.exitCode !== null || Date.now() > deadline) {
+        await proc.stop()
+        throw new Error(`${name} (${command}) did not listen on 127.0.0.1:${port}`)
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    return proc
+  }
+
+  async sample (): Promise<Sample> {
+    clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100
+    const stat = await readFile(`/proc/${this.pid}/stat`, 'latin1')
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15 (proc(5)).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    const ticks = Number(fields[11]) + Number(fields[12])
+    const status = await readFile(`/proc/${this.pid}/status`, 'latin1')
+    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0)
+    return { cpuMicros: ticks * 1e6 / clockTicks, rss: rssKb * 1024, heapUsed: null }
+  }
+
+  async stop (): Promise<void> {
+    if (this.#child.exitCode !== null || this.#child.signalCode !== null) return
+    this.#child.kill('SIGTERM')
+    const timer = setTimeout(() => this.#child.kill('SIGKILL'), STOP_TIMEOUT_MS)
+    await this.#exited
+    clearTimeout(timer)
+  }
+}
+
+function accepts (port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1')
+    socket.once('connect', () => { socket.destroy(); resolve(true) })
+    socket.once('error', () => resolve(false))
+  })
+}
+
+const live = new Set<ChildProcess>()
+
+/** Last resort on an abnormal exit of the orchestrator: kill every child still running. */
+export function killAllChildren (): void {
+  for (const child of live) child.kill('SIGKILL')
+}

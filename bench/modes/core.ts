@@ -1,0 +1,26 @@
+import type { AddressInfo } from 'node:net'
+import type { Listen, ListenOptions, ProxyMode } from './mode.ts'
+
+/** Fastify + @switchyard/core, new-style upgrades with the default (empty) filter chain. */
+export const mode: ProxyMode = {
+  name: 'core',
+  description: 'Fastify 5 + @switchyard/core, new-style upgrade (websocket and bench types), router only',
+  order: 10,
+  // Issue 2: core's tunnel within 1.3x the bare pipe's CPU per message.
+  targets: { cpuVsPipe: 1.3 },
+  start: (host, upstream) => host.fork(import.meta.url, 'listen', { upstreamPort: upstream.port })
+}
+
+export const listen: Listen = async (options: ListenOptions) => {
+  // Imported here, in the forked process, so the orchestrator never loads the code under test.
+  const { default: Fastify } = await import('fastify')
+  const { default: switchyard, proxy } = await import('@switchyard/core')
+  const app = Fastify({ logger: false })
+  await app.register(switchyard, {
+    clusters: { echo: { endpoints: [`127.0.0.1:${Number(options.upstreamPort)}`] } },
+    upgradeConfigs: [{ upgradeType: 'websocket' }, { upgradeType: 'bench' }]
+  })
+  app.get('/echo', { upstream: { cluster: 'echo' } }, proxy)
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  return { port: (app.server.address() as AddressInfo).port, close: () => app.close() }
+}

@@ -1,0 +1,43 @@
+/**
+ * What a proxy mode is. One file per mode in this folder exports `mode` (run here, in the
+ * orchestrator) and the `listen` functions it forks (run in their own processes), so adding a
+ * mode is adding one file: run.ts picks up every `modes/*.ts` that exports `mode`.
+ */
+
+/** A TCP endpoint on loopback. */
+export interface Endpoint { host: '127.0.0.1', port: number }
+
+/** A server started in a forked process; `close` is awaited before the process ends. */
+export interface Listening { port: number, close (): Promise<void> }
+
+/** JSON options handed to a forked `listen` function (they cross the process boundary). */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue }
+export type ListenOptions = { [key: string]: JsonValue }
+
+/** A function a mode file exports for `ModeHost.fork` to run in a fresh, measured Node process. */
+export type Listen = (options: ListenOptions) => Promise<Listening>
+
+/** What a mode may start. Every process started here is measured (CPU summed, memory summed) and stopped after the mode. */
+export interface ModeHost {
+  /** Runs `moduleUrl`'s export `exportName` (a `Listen`) in its own Node process; resolves to where it listens. */
+  fork (moduleUrl: string, exportName: string, options: ListenOptions): Promise<Endpoint>
+  /** Runs a non-Node server (HAProxy, nghttpx, …) that listens on 127.0.0.1:`port`; measured from /proc. */
+  spawn (command: string, args: string[], port: number): Promise<Endpoint>
+  /** A port free on 127.0.0.1 right now, for `spawn` configurations. */
+  freePort (): Promise<number>
+}
+
+export interface ProxyMode {
+  /** The name `--modes` selects and the table shows. */
+  readonly name: string
+  /** One line for the README and the table's legend. */
+  readonly description: string
+  /** Run order; the references come first (direct 0, bare-pipe 1). */
+  readonly order: number
+  /** Acceptance targets the report checks, as ratios to the bare pipe (e.g. `{ cpuVsPipe: 1.3 }`). */
+  readonly targets?: { cpuVsPipe?: number, memoryVsPipe?: number }
+  /** Why the mode cannot run on this machine (a missing binary or package), or null. */
+  unavailable? (): Promise<string | null>
+  /** Starts the proxy process(es) in front of `upstream`; resolves to the endpoint the load client dials. */
+  start (host: ModeHost, upstream: Endpoint): Promise<Endpoint>
+}
