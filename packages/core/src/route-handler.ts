@@ -34,7 +34,8 @@ function handleUpgrade (
 ): unknown {
   const { upgradeType, downstream } = upgrade
   // Envoy ≤1.8 `use_websocket`: an HTTP/1.1 WebSocket upgrade becomes a TCP proxy, before any filter.
-  if (route?.useWebsocket === true && upgradeType === 'websocket' && downstream.protocol === 'http1' && core.legacyWebsocket !== undefined) {
+  if (route?.useWebsocket === true && upgradeType === 'websocket' && downstream.protocol === 'http1' &&
+    request.raw.httpVersion === '1.1' && core.legacyWebsocket !== undefined) {
     core.legacyWebsocket(request, reply, route, upgrade)
     return reply
   }

@@ -14,8 +14,9 @@ export const UpstreamSchema = Type.Object({
     defaultPercent: Type.Number({ minimum: 0, maximum: 100 }),
     fallbackCluster: Type.String({ minLength: 1 })
   }, { additionalProperties: false })),
-  prefixRewrite: Type.Optional(Type.String({ pattern: '^/' })),
-  hostRewrite: Type.Optional(Type.String({ minLength: 1 })),
+  // No CR, LF or NUL: these end up in a request head (header injection).
+  prefixRewrite: Type.Optional(Type.String({ pattern: '^/[^\\r\\n\\0]*$' })),
+  hostRewrite: Type.Optional(Type.String({ minLength: 1, pattern: '^[^\\r\\n\\0]+$' })),
   autoHostRewrite: Type.Optional(Type.Boolean()),
   timeout: Type.Optional(Millis),
   idleTimeout: Type.Optional(Millis),
@@ -37,8 +38,8 @@ export const RouteUpgradeConfigSchema = Type.Object({
 export type RouteUpgradeConfig = Static<typeof RouteUpgradeConfigSchema>
 
 export const RedirectSchema = Type.Object({
-  pathRedirect: Type.Optional(Type.String({ pattern: '^/' })),
-  hostRedirect: Type.Optional(Type.String({ minLength: 1 })),
+  pathRedirect: Type.Optional(Type.String({ pattern: '^/[^\\r\\n\\0]*$' })),
+  hostRedirect: Type.Optional(Type.String({ minLength: 1, pattern: '^[^\\r\\n\\0]+$' })),
   schemeRedirect: Type.Optional(Type.Union([Type.Literal('http'), Type.Literal('https')])),
   responseCode: Type.Optional(Type.Union([Type.Literal(301), Type.Literal(302), Type.Literal(303), Type.Literal(307), Type.Literal(308)]))
 }, { additionalProperties: false })
