@@ -1,0 +1,76 @@
+import type { IncomingMessage } from 'node:http'
+import { addForwardingHeaders, rewriteHost, rewritePath, type Endpoint, type Headers, type RouteState, type UpstreamOptions } from '@switchyard/core'
+
+/** Hop-by-hop headers never forwarded on an upgrade's upstream request (Envoy's HTTP/1 codec). */
+const dropped = new Set(['transfer-encoding', 'keep-alive', 'proxy-connection', 'te'])
+const forwarding = new Set(['x-forwarded-for', 'x-forwarded-proto'])
+
+/**
+ * The request head written onto the upstream TCP connection: Envoy ≤1.8 re-serialised the request
+ * after the route's header finalisation. The client's header lines are kept in their order and case
+ * (`Upgrade`, `Connection`, `Content-Length` as sent); the path gets the prefix rewrite, `Host` the
+ * explicit or automatic host rewrite; `x-forwarded-for`/`x-forwarded-proto` are set as for every request.
+ */
+export function buildRequestHead (req: IncomingMessage, route: RouteState, upstream: UpstreamOptions, endpoint: Endpoint): string {
+  const path = rewritePath(req.url ?? '/', route.prefix, upstream.prefixRewrite)
+  const raw = req.rawHeaders
+  const lines: string[] = []
+  const fwd: Headers = {}
+  let hostSeen = false
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!
+    const key = name.toLowerCase()
+    let value = raw[i + 1]!
+    if (dropped.has(key)) continue
+    if (forwarding.has(key)) {
+      if (key === 'x-forwarded-for') fwd[key] = fwd[key] === undefined ? value : `${String(fwd[key])}, ${value}`
+      continue
+    }
+    if (key === 'host') {
+      if (hostSeen) continue
+      hostSeen = true
+      value = hostFor(value, upstream, endpoint)
+    }
+    lines.push(`${name}: ${checked(value)}`)
+  }
+  if (!hostSeen) {
+    const host = hostFor(undefined, upstream, endpoint)
+    if (host !== '') lines.unshift(`Host: ${checked(host)}`)
+  }
+  addForwardingHeaders(fwd, req.socket?.remoteAddress, (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true ? 'https' : 'http')
+  lines.push(`x-forwarded-for: ${String(fwd['x-forwarded-for'])}`, `x-forwarded-proto: ${String(fwd['x-forwarded-proto'])}`)
+  return `${req.method ?? 'GET'} ${checked(path)} HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n`
+}
+
+/** A configured value (hostRewrite, prefixRewrite) must never split the head (request smuggling). */
+function checked (value: string): string {
+  if (/[\r\n\0]/.test(value)) throw new Error('request head value contains CR, LF or NUL')
+  return value
+}
+
+function hostFor (original: string | undefined, upstream: UpstreamOptions, endpoint: Endpoint): string {
+  const headers: Headers = original === undefined ? {} : { host: original }
+  rewriteHost(headers, upstream, endpoint)
+  return (headers.host as string | undefined) ?? ''
+}
+
+/**
+ * How many bytes after the request head belong to the request and are forwarded before the upstream
+ * answers: the `Content-Length` as sent, else 8 for a hixie-76 handshake (draft-hixie-thewebsocketprotocol-76
+ * §4.1: the client sends 8 key bytes after its head, with no Content-Length, and the server needs them
+ * to compute its answer). RFC 6455 §4.1 clients send nothing before the 101: 0.
+ */
+export function requestBodyLength (req: IncomingMessage): number {
+  const raw = req.rawHeaders
+  let key1 = false
+  let key2 = false
+  for (let i = 0; i < raw.length; i += 2) {
+    const key = raw[i]!.toLowerCase()
+    if (key === 'content-length') {
+      const n = Number(raw[i + 1]!.trim())
+      if (Number.isSafeInteger(n) && n >= 0) return n
+    } else if (key === 'sec-websocket-key1') key1 = true
+    else if (key === 'sec-websocket-key2') key2 = true
+  }
+  return key1 && key2 ? 8 : 0
+}

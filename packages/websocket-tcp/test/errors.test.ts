@@ -1,0 +1,31 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
+import * as errors from '../src/errors.ts'
+
+test('every error code is in the README Errors table and the table lists no other', async () => {
+  const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8')
+  const table = readme.slice(readme.indexOf('## Errors'))
+  const documented = [...table.matchAll(/^\| `(SWY_ERR_[A-Z_]+)`/gm)].map(m => m[1]).sort()
+  assert.deepEqual(documented, [...errors.errorCodes].sort())
+})
+
+test('every error constructor has a unique code listed in errorCodes', () => {
+  const codes = Object.values(errors)
+    .filter((v): v is new (...a: unknown[]) => Error & { code: string } => typeof v === 'function')
+    .map(E => new E('a', 'b', 1).code)
+  assert.equal(new Set(codes).size, codes.length)
+  assert.deepEqual(codes.sort(), [...errors.errorCodes].sort())
+})
+
+test('wire errors carry the status sent to the client', () => {
+  assert.equal(new errors.SwyWstcpConnectTimeoutError('c', '127.0.0.1:1', 200).statusCode, 504)
+  assert.equal(new errors.SwyWstcpBadResponseError('c', 'x').statusCode, 502)
+})
+
+test('configuration errors name the route and the refused feature', () => {
+  const err = new errors.SwyWstcpTimeoutError('GET /chat', 'upstream.timeout')
+  assert.equal(err.code, 'SWY_ERR_WSTCP_TIMEOUT')
+  assert.match(err.message, /GET \/chat/)
+  assert.match(err.message, /upstream\.timeout/)
+})

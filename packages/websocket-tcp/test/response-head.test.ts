@@ -1,0 +1,45 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { bodyFraming, ChunkedScanner, closingHead, MAX_RESPONSE_HEAD, parseResponseHead } from '../src/response-head.ts'
+
+test('parses a complete response head and says where its payload starts', () => {
+  const buf = Buffer.from('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nPAYLOAD')
+  const head = parseResponseHead(buf)!
+  assert.equal(head.statusCode, 101)
+  assert.deepEqual(head.rawHeaders, ['Upgrade', 'websocket', 'Connection', 'Upgrade'])
+  assert.equal(buf.toString('latin1', head.length), 'PAYLOAD')
+})
+
+test('waits for more bytes while the head is incomplete, and refuses one that is too long or not HTTP', () => {
+  assert.equal(parseResponseHead(Buffer.from('HTTP/1.1 101 Switching')), null)
+  assert.throws(() => parseResponseHead(Buffer.alloc(MAX_RESPONSE_HEAD + 1, 'a')), /over/)
+  assert.throws(() => parseResponseHead(Buffer.from('SSH-2.0-x\r\n\r\n')), /not HTTP/)
+  assert.throws(() => parseResponseHead(Buffer.from('HTTP/1.1 200 OK\r\nno colon\r\n\r\n')), /malformed/)
+})
+
+test('tells how a relayed body ends', () => {
+  const head = (s: string) => parseResponseHead(Buffer.from(s))!
+  assert.deepEqual(bodyFraming(head('HTTP/1.1 426 X\r\nContent-Length: 7\r\n\r\n'), 'GET'), { kind: 'length', length: 7 })
+  assert.deepEqual(bodyFraming(head('HTTP/1.1 400 X\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 7\r\n\r\n'), 'GET'), { kind: 'chunked' })
+  assert.deepEqual(bodyFraming(head('HTTP/1.1 400 X\r\nTransfer-Encoding: gzip\r\n\r\n'), 'GET'), { kind: 'close' })
+  assert.deepEqual(bodyFraming(head('HTTP/1.1 403 X\r\n\r\n'), 'GET'), { kind: 'close' })
+  assert.deepEqual(bodyFraming(head('HTTP/1.1 204 X\r\nContent-Length: 7\r\n\r\n'), 'GET'), { kind: 'none' })
+  assert.deepEqual(bodyFraming(head('HTTP/1.1 200 X\r\nContent-Length: 7\r\n\r\n'), 'HEAD'), { kind: 'none' })
+})
+
+test('relays a refusal head with Connection: close in place of the upstream\'s connection headers', () => {
+  const head = parseResponseHead(Buffer.from('HTTP/1.1 426 Upgrade Required\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nX-A: b\r\n\r\n'))!
+  assert.equal(closingHead(head), 'HTTP/1.1 426 Upgrade Required\r\nX-A: b\r\nConnection: close\r\n\r\n')
+})
+
+test('finds the end of a chunked body split anywhere, trailers included', () => {
+  const body = Buffer.from('5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer: x\r\n\r\nNEXT')
+  for (let cut = 0; cut <= body.length; cut++) {
+    const scanner = new ChunkedScanner()
+    const first = scanner.push(body.subarray(0, cut))
+    const end = first !== -1 ? first : cut + scanner.push(body.subarray(cut))
+    assert.equal(body.toString('latin1', 0, end).endsWith('Trailer: x\r\n\r\n'), true, `cut at ${cut}`)
+    assert.equal(end, body.length - 4)
+  }
+  assert.throws(() => new ChunkedScanner().push(Buffer.from('zz\r\n')), /malformed chunk size/)
+})
