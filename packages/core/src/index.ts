@@ -125,7 +125,7 @@ export { switchyard }
 export { proxy } from './proxy.js'
 export { prometheusHandler, toPrometheus } from './prometheus.js'
 export { FilterStatus } from './filter/filter.js'
-export type { Filter, FilterContext, FilterResult } from './filter/filter.js'
+export type { Filter, FilterContext, FilterResult, CloseReason } from './filter/filter.js'
 export type { Headers } from './headers.js'
 export type { SwitchyardOptions, UpgradeConfig, ClusterOptions } from './plugin-options.js'
 export type { SwitchyardRouteOptions, UpstreamOptions, RouteUpgradeConfig, RedirectOptions } from './route-options.js'

@@ -1,7 +1,7 @@
 import diagnostics from 'node:diagnostics_channel'
 import type { Duplex, Readable } from 'node:stream'
 import type { FastifyRequest } from 'fastify'
-import type { Filter } from './filter/filter.js'
+import type { CloseReason, Filter } from './filter/filter.js'
 import { FilterChain, type ChainOwner, type ChainSink } from './filter/filter-chain.js'
 import { addForwardingHeaders, firstValue, headersFromRaw, sanitizeUpgradeRequestHeaders, type Headers } from './headers.js'
 import { chooseCluster, rewriteHost, rewritePath } from './route-action.js'
@@ -50,6 +50,8 @@ export class UpgradeStream implements ChainOwner {
   #bytesIn = 0
   #bytesOut = 0
   #closeError: Error | undefined
+  /** Who ended a stream that closed before a tunnel: the client, the upstream's answer, or a local reply. */
+  #endReason: CloseReason = 'downstream'
 
   constructor (core: SwitchyardCore, route: RouteState, request: FastifyRequest, downstream: Downstream, upgradeType: string, filters: readonly Filter[]) {
     this.#core = core
@@ -114,7 +116,7 @@ export class UpgradeStream implements ChainOwner {
 
   #onDownstreamClose = (): void => {
     if (this.#phase === 'tunnel') return // the tunnel carries it
-    this.#finish(this.#closeError)
+    this.#finish(this.#closeError, this.#endReason)
   }
 
   // ---- the router: the request direction's sink ----------------------------------------------------
@@ -252,6 +254,7 @@ export class UpgradeStream implements ChainOwner {
     if (status < 400) this.#core.stats.cluster(cluster, 'upstream_cx_destroy')
     // Not an upgrade: relayed as an ordinary response; held client bytes are dropped, none are read again.
     this.#phase = 'response'
+    this.#endReason = 'upstream'
     this.#dropHeld()
     const down = this.#downstream.stream
     down.removeListener('data', this.#onEarlyData)
@@ -361,6 +364,7 @@ export class UpgradeStream implements ChainOwner {
       return
     }
     this.#phase = 'response'
+    this.#endReason = 'destroyed'
     this.#dropHeld()
     const down = this.#downstream.stream
     down.removeListener('data', this.#onEarlyData)
@@ -411,10 +415,10 @@ export class UpgradeStream implements ChainOwner {
     }
     this.#upstreamSocket?.destroy()
     this.#downstream.destroy()
-    this.#finish(this.#closeError)
+    this.#finish(this.#closeError, 'destroyed')
   }
 
-  #finish (error?: Error, reason?: string): void {
+  #finish (error: Error | undefined, reason: CloseReason): void {
     if (this.#phase === 'closed') return
     this.#phase = 'closed'
     this.#disarmTimeout()
@@ -424,7 +428,7 @@ export class UpgradeStream implements ChainOwner {
     core.streams.delete(this)
     core.stats.dec('downstream_cx_upgrades_active')
     core.stats.dec(`upgrade.${this.#upgradeType}.downstream_cx_upgrades_active`)
-    this.chain.close(error)
+    this.chain.close(error, reason)
     if (this.#downstream.stream.destroyed === false && this.#tunnel === undefined && !this.#downstream.responseStarted) {
       this.#downstream.destroy()
     }

@@ -201,3 +201,51 @@ test('injected data continues from the filter after the injecting one, toward ei
   assert.deepEqual(seen, ['last:to-up', 'first:res:to-down'])
   assert.deepEqual(events, ['up:headers:{}', 'up:data:to-up:end', 'down:data:to-down'])
 })
+
+test('data queued behind headers that park again at a later filter reaches that filter', async () => {
+  let release!: () => void
+  const verified = new Promise<void>((resolve) => { release = resolve })
+  const buffered: string[] = []
+  const { chain, events } = harness([
+    { name: 'async-auth', onRequestHeaders: () => verified },
+    {
+      name: 'buffer',
+      onRequestHeaders: () => FilterStatus.StopIteration,
+      onRequestData: (_c, chunk) => { buffered.push(chunk.toString()); return FilterStatus.StopIteration }
+    }
+  ])
+  chain.requestHeaders({}, false)
+  chain.requestData(Buffer.from('early'), false)
+  assert.deepEqual(buffered, [], 'held while verify is pending')
+  release()
+  await verified
+  await new Promise(setImmediate)
+  assert.deepEqual(buffered, ['early'], 'the buffer filter sees the data once auth passed')
+  assert.deepEqual(events, [])
+})
+
+test('a data callback that resumes its parked headers passes its own chunk on too', () => {
+  let body: Buffer[] = []
+  const { chain, events } = harness([{
+    name: 'buffer',
+    onRequestHeaders: () => FilterStatus.StopIteration,
+    onRequestData: (ctx, chunk, end) => {
+      body.push(chunk)
+      if (!end) return FilterStatus.StopIteration
+      ctx.replaceData(Buffer.concat(body))
+      body = []
+      ctx.resume()
+    }
+  }])
+  chain.requestHeaders({}, false)
+  chain.requestData(Buffer.from('ab'), false)
+  chain.requestData(Buffer.from('cd'), true)
+  assert.deepEqual(events, ['up:headers:{}', 'up:data:abcd:end'])
+})
+
+test('onClose is told who ended the stream', () => {
+  let seen: string | undefined
+  const { chain } = harness([{ name: 'log', onClose: (_c, _e, reason) => { seen = reason } }])
+  chain.close(undefined, 'upstream')
+  assert.equal(seen, 'upstream')
+})

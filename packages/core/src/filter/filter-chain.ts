@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { Headers } from '../headers.js'
 import { SwyFilterError } from '../errors.js'
-import { FilterStatus, type Filter, type FilterContext, type FilterResult } from './filter.js'
+import { FilterStatus, type CloseReason, type Filter, type FilterContext, type FilterResult } from './filter.js'
 
 /** Where events leave the chain: the router (request direction) or the downstream (response direction). */
 export interface ChainSink {
@@ -84,6 +84,8 @@ class Direction {
     if (r === DONE) item.pos = last.barrier
     if (r !== PARKED) item.barrier = item.pos
     this.enqueue(item)
+    // A callback above may have resumed (and drained) what was parked: let this item follow it.
+    if (!this.queue[0]!.waiting) this.drain()
     return this.queuedBytes < this.chain.highWaterMark
   }
 
@@ -183,6 +185,27 @@ class Direction {
     }
   }
 
+  /**
+   * The head parked again further on: the items behind it catch up to its new barrier, so each filter
+   * still sees data in order and a filter that waits for data (a buffer) gets it.
+   */
+  #advanceBehind (head: Item): void {
+    for (let i = 1; i < this.queue.length; i++) {
+      const item = this.queue[i]!
+      if (item.waiting) return
+      if (item.pos >= head.barrier) continue
+      const r = this.run(item, head.barrier)
+      if (r === PARKED) return
+      if (r === CONSUMED) {
+        this.queue.splice(i--, 1)
+        this.queuedBytes -= item.chunk.length
+        continue
+      }
+      item.pos = head.barrier
+      item.barrier = head.barrier
+    }
+  }
+
   /** Called from `ctx.resume()` of filter `index`. */
   resumeFrom (index: number): void {
     const head = this.queue[0]
@@ -202,7 +225,10 @@ class Direction {
         if (item.waiting) break
         item.parkedBy = -1
         const r = this.run(item, this.order.length)
-        if (r === PARKED) break
+        if (r === PARKED) {
+          this.#advanceBehind(item)
+          break
+        }
         this.queue.shift()
         this.queuedBytes -= item.chunk.length
         if (r === DONE) this.deliver(item)
@@ -299,7 +325,7 @@ export class FilterChain {
   }
 
   /** Once: every filter's `onClose`. */
-  close (error?: Error): void {
+  close (error?: Error, reason?: CloseReason): void {
     if (this.closed) return
     this.closed = true
     this.request.queue.length = 0
@@ -308,7 +334,7 @@ export class FilterChain {
       const filter = this.filters[i]!
       if (filter.onClose === undefined) continue
       try {
-        filter.onClose(this.contexts[i]!, error)
+        filter.onClose(this.contexts[i]!, error, reason)
       } catch (err) {
         this.contexts[i]!.log.error({ err, filter: filter.name }, 'filter onClose failed')
       }

@@ -45,7 +45,10 @@ export interface FilterContext {
   resume (): void
   /** Ends the stream at once: the downstream and upstream are reset. */
   abort (error?: Error): void
-  /** Inside a data callback: the chunk passed on to the next filter instead of the one received. */
+  /**
+   * Inside a data callback, called synchronously: the chunk passed on to the next filter instead of the
+   * one received. Called later (e.g. after an await) it is ignored; inject data instead.
+   */
   replaceData (chunk: Buffer): void
   /**
    * Sends bytes on toward the upstream, through the request filters after this one, behind anything
@@ -70,6 +73,13 @@ export interface Filter {
   onResponseHeaders? (ctx: FilterContext, statusCode: number, headers: Headers, endStream: boolean): FilterResult
   /** A response body chunk, or any upgraded byte from the upstream. */
   onResponseData? (ctx: FilterContext, chunk: Buffer, endStream: boolean): FilterResult
-  /** Once, when the stream ends; `error` when it ended abnormally. */
-  onClose? (ctx: FilterContext, error?: Error): void
+  /**
+   * Once, when the stream ends; `error` when it ended abnormally; `reason` says who ended it: the
+   * downstream or upstream peer, the idle timeout, or the proxy itself (`destroyed`: a local reply,
+   * a filter abort, shutdown).
+   */
+  onClose? (ctx: FilterContext, error?: Error, reason?: CloseReason): void
 }
+
+/** Who ended a stream (the tunnel's close reason). */
+export type CloseReason = 'downstream' | 'upstream' | 'idle_timeout' | 'destroyed'
