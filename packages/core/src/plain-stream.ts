@@ -5,6 +5,7 @@ import { FilterChain, type ChainOwner, type ChainSink } from './filter/filter-ch
 import { addForwardingHeaders, headersFromRaw, headerTokens, hopByHopResponse, type Headers } from './headers.js'
 import { chooseCluster, rewriteHost, rewritePath } from './route-action.js'
 import type { RouteState, SwitchyardCore } from './core.js'
+import type { Cluster, Endpoint } from './cluster.js'
 import type { ReplyFrom } from './reply-from-engine.js'
 import type { Dispatcher } from 'undici'
 import { SwyNoHealthyUpstreamError, SwyUpstreamProtocolError } from './errors.js'
@@ -13,6 +14,8 @@ const EMPTY = Buffer.alloc(0)
 const hopByHopRequest = ['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade', 'http2-settings']
 const connectFailures = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'EAI_AGAIN'])
 const resets = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE'])
+
+interface UpstreamResponse { statusCode: number, headers: Record<string, string | string[] | undefined>, stream: NodeJS.ReadableStream }
 
 /** What the plain-request path needs from the plugin instance. */
 export interface PlainEngine {
@@ -109,24 +112,43 @@ export class PlainStream implements ChainOwner {
     core.stats.cluster(cluster.name, 'upstream_rq_total')
     this.#mirror(path, headers, body)
 
+    this.#try(cluster, endpoint, path, headers, body)
+  }
+
+  /**
+   * One attempt on one endpoint. A retry (on `retries.retryOn`) goes to the cluster's next endpoint, as
+   * Envoy's retries pick a new host, after Envoy's default back-off (25 ms base, doubled per attempt).
+   */
+  #try (cluster: Cluster, endpoint: Endpoint, path: string, headers: Headers, body: Buffer | undefined): void {
+    const upstream = this.#route.upstream!
     const retries = upstream.retries
-    const retryOn = retries?.retryOn ?? ['connect-failure', 'reset', '5xx']
+    const retryOn: string[] = retries?.retryOn ?? ['connect-failure', 'reset', '5xx']
+    const retry = (kind: string | null): boolean => {
+      if (retries === undefined || kind === null || this.#attempt >= retries.numRetries || !retryOn.includes(kind)) return false
+      if (this.#done || this.#reply.raw.destroyed) return false
+      this.#attempt++
+      this.#core.stats.cluster(cluster.name, 'upstream_rq_retry')
+      const next = cluster.pick()
+      const h = { ...headers }
+      if (upstream.autoHostRewrite === true) rewriteHost(h, upstream, next)
+      setTimeout(() => this.#try(cluster, next, path, h, body), 25 * 2 ** (this.#attempt - 1)).unref()
+      return true
+    }
     const opts: Record<string, unknown> = {
       rewriteRequestHeaders: () => ({ ...headers }),
       rewriteHeaders: () => ({}),
-      onResponse: (_req: FastifyRequest, _reply: FastifyReply, res: { statusCode: number, headers: Record<string, string | string[] | undefined>, stream: NodeJS.ReadableStream }) => this.#onResponse(res),
-      onError: (_reply: FastifyReply, { error }: { error: Error & { statusCode?: number, cause?: { code?: string } } }) => this.#onError(error),
-      retryDelay: ({ err, res }: { err?: { code?: string }, res?: { statusCode: number, stream?: { destroy (): void } } }) => {
-        if (retries === undefined || this.#attempt >= retries.numRetries) return null
-        const kind = res !== undefined && res !== null
-          ? (res.statusCode >= 500 ? '5xx' : null)
-          : err?.code !== undefined && connectFailures.has(err.code) ? 'connect-failure' : err?.code !== undefined && resets.has(err.code) ? 'reset' : null
-        if (kind === null || !retryOn.includes(kind as '5xx')) return null
-        res?.stream?.destroy()
-        this.#attempt++
-        core.stats.cluster(cluster.name, 'upstream_rq_retry')
-        // Envoy's default back-off base is 25 ms, doubled per attempt.
-        return 25 * 2 ** (this.#attempt - 1)
+      // reply-from would retry GET 503s by itself; only the route's `retries` decide here.
+      retryDelay: () => null,
+      onResponse: (_req: FastifyRequest, _reply: FastifyReply, res: UpstreamResponse) => {
+        if (res.statusCode >= 500 && retry('5xx')) { (res.stream as { destroy?: () => void }).destroy?.(); return }
+        this.#onResponse(res)
+      },
+      onError: (_reply: FastifyReply, { error }: { error: Error & { statusCode?: number, cause?: { code?: string } } }) => {
+        const code = error.cause?.code
+        const kind = code === undefined ? null : connectFailures.has(code) ? 'connect-failure' : resets.has(code) ? 'reset' : null
+        if (kind === 'connect-failure') this.#core.stats.cluster(cluster.name, 'upstream_cx_connect_fail')
+        if (retry(kind)) return
+        this.#onError(error)
       }
     }
     if (upstream.timeout !== undefined && upstream.timeout > 0) opts.timeout = upstream.timeout
@@ -155,7 +177,7 @@ export class PlainStream implements ChainOwner {
     }).then((res) => res.body.dump(), () => this.#core.stats.cluster(cluster.name, 'upstream_rq_mirror_failed'))
   }
 
-  #onResponse (res: { statusCode: number, headers: Record<string, string | string[] | undefined>, stream: NodeJS.ReadableStream }): void {
+  #onResponse (res: UpstreamResponse): void {
     if (this.#attempt > 0) this.#core.stats.cluster(this.#cluster, 'upstream_rq_retry_success')
     const headers: Headers = {}
     for (const key in res.headers) {
@@ -179,7 +201,6 @@ export class PlainStream implements ChainOwner {
     let status = error.statusCode ?? 502
     if (code !== undefined && (connectFailures.has(code) || resets.has(code))) status = 503
     if (status === 504) this.#core.stats.cluster(this.#cluster, 'upstream_rq_timeout')
-    if (status === 503 && code !== undefined && connectFailures.has(code)) this.#core.stats.cluster(this.#cluster, 'upstream_cx_connect_fail')
     this.#request.log.warn({ err: error }, 'upstream request failed')
     this.localReply(this.chain.filters.length, status, undefined, {})
   }

@@ -185,25 +185,29 @@ export class UpgradeStream implements ChainOwner {
     core.stats.cluster(cluster.name, 'upstream_cx_total')
     core.stats.cluster(cluster.name, 'upstream_cx_active')
     let counted = true
-    const release = (): void => {
-      if (counted) { counted = false; core.stats.cluster(cluster.name, 'upstream_cx_active', -1) }
+    // Every upstream connection of an upgrade is destroyed when it ends: none is ever reused.
+    const release = (connected = true): void => {
+      if (!counted) return
+      counted = false
+      core.stats.cluster(cluster.name, 'upstream_cx_active', -1)
+      if (connected) core.stats.cluster(cluster.name, 'upstream_cx_destroy')
     }
     this.#pending = transport.open({
       cluster, endpoint, method: this.#request.raw.method ?? 'GET', path, upgradeType: this.#upgradeType, headers
     }, {
       accepted: (resHeaders, socket, head) => {
         this.#pending = undefined
-        socket.once('close', release)
+        socket.once('close', () => release())
         this.#onAccepted(resHeaders, socket, head)
       },
       response: (status, resHeaders, body) => {
         this.#pending = undefined
-        body.once('close', release)
+        body.once('close', () => release())
         this.#onResponse(status, resHeaders, body)
       },
       failed: (error, phase) => {
         this.#pending = undefined
-        release()
+        release(phase !== 'connect')
         this.#onFailed(error, phase, endpoint.authority)
       }
     })
@@ -225,7 +229,6 @@ export class UpgradeStream implements ChainOwner {
     if (this.#phase !== 'handshake') return
     const cluster = this.#cluster!.name
     if (phase === 'connect') this.#core.stats.cluster(cluster, 'upstream_cx_connect_fail')
-    else this.#core.stats.cluster(cluster, 'upstream_cx_destroy')
     if (this.#retryOn(phase === 'connect' ? 'connect-failure' : 'reset')) { this.#retry(); return }
     const err = new SwyUpstreamConnectError(cluster, authority, error.message)
     err.cause = error
@@ -239,7 +242,6 @@ export class UpgradeStream implements ChainOwner {
     if (status === 101) {
       // A 101 the parser did not take as an upgrade (no Upgrade header): nothing to tunnel.
       body.destroy()
-      this.#core.stats.cluster(cluster, 'upstream_cx_destroy')
       this.#localFailure(new SwyUpstreamProtocolError(cluster, '101 without an Upgrade header'))
       return
     }
@@ -250,8 +252,6 @@ export class UpgradeStream implements ChainOwner {
     }
     this.#disarmTimeout()
     if (this.#attempt > 0) this.#core.stats.cluster(cluster, 'upstream_rq_retry_success')
-    // Envoy: 4xx/5xx pass through as ordinary responses; any other non-101 tears the upstream down.
-    if (status < 400) this.#core.stats.cluster(cluster, 'upstream_cx_destroy')
     // Not an upgrade: relayed as an ordinary response; held client bytes are dropped, none are read again.
     this.#phase = 'response'
     this.#endReason = 'upstream'
@@ -278,7 +278,6 @@ export class UpgradeStream implements ChainOwner {
     const switchedTo = firstValue(headers.upgrade)?.trim().toLowerCase()
     if (switchedTo !== this.#upgradeType) {
       socket.destroy()
-      core.stats.cluster(cluster, 'upstream_cx_destroy')
       this.#localFailure(new SwyUpstreamProtocolError(cluster, `101 switched to "${switchedTo ?? ''}", not "${this.#upgradeType}"`))
       return
     }

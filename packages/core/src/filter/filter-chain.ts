@@ -70,6 +70,7 @@ class Direction {
   ) {}
 
   push (kind: Kind, status: number, headers: Headers | undefined, chunk: Buffer, end: boolean): boolean {
+    if (this.chain.replied) return true
     const item: Item = { kind, status, headers, chunk, end, pos: 0, barrier: 0, waiting: false, parkedBy: -1 }
     const last = this.queue[this.queue.length - 1]
     if (last === undefined) {
@@ -136,7 +137,7 @@ class Direction {
         chain.fail(filter, err)
         return CONSUMED
       }
-      if (chain.closed) return CONSUMED
+      if (chain.closed || chain.replied) return CONSUMED
       if (item.kind === 'data' && chain.replacement !== undefined) {
         item.chunk = chain.replacement
         chain.replacement = undefined
@@ -265,6 +266,8 @@ export class FilterChain {
   /** Set by `ctx.replaceData` during a data callback. */
   replacement: Buffer | undefined
   closed = false
+  /** A local reply was sent: nothing iterates any more (Envoy stops the chain on `sendLocalReply`). */
+  replied = false
 
   constructor (init: ChainInit) {
     this.filters = init.filters
@@ -343,6 +346,7 @@ export class FilterChain {
 
   fail (filter: Filter, err: unknown): void {
     if (this.closed) return
+    this.replied = true
     const error = new SwyFilterError(filter.name, err instanceof Error ? err.message : String(err))
     error.cause = err
     this.owner.localReply(this.filters.length, 500, undefined, {})
@@ -361,6 +365,8 @@ export class FilterChain {
       log: init.log,
       state: this.state,
       sendLocalReply (status, body, headers) {
+        if (chain.replied || chain.closed) return
+        chain.replied = true
         const buf = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(body)
         chain.owner.localReply(index, status, buf, headers ?? {})
       },
