@@ -1,11 +1,16 @@
 // The echo upstream, in its own process: answers any HTTP/1.1 upgrade with 101, then by the query:
-//   m=echo          returns every byte it receives, verbatim (`socket.pipe(socket)`)
-//   m=source&n=N    writes N bytes as fast as the reader takes them, then ends
+//   m=echo          Upgrade: websocket — answers every client frame with the same payload in an
+//                   unmasked server frame (lib/frame-echo.ts), so the traffic is valid RFC 6455 both ways;
+//                   any other type — returns every byte it receives, verbatim (`socket.pipe(socket)`)
+//   m=source&n=N    writes N payload bytes as fast as the reader takes them, then ends: for WebSocket
+//                   as unmasked binary frames of SOURCE_FRAME_PAYLOAD bytes, otherwise raw
 import { createServer, type AddressInfo, type Socket } from 'node:net'
-import { HeadReader, switchingProtocols } from './wire.ts'
+import { FrameEcho } from './frame-echo.ts'
+import { HeadReader, SOURCE_FRAME_PAYLOAD, sourceFrame, switchingProtocols } from './wire.ts'
 import { announceReady, sampleSelf, serveRpc } from './rpc.ts'
 
-const SOURCE_CHUNK = Buffer.alloc(64 * 1024, 0x61)
+const RAW_SOURCE_CHUNK = Buffer.alloc(SOURCE_FRAME_PAYLOAD, 0x61)
+const FRAME_SOURCE_CHUNK = sourceFrame(SOURCE_FRAME_PAYLOAD)
 const sockets = new Set<Socket>()
 
 const server = createServer({ noDelay: true }, (socket) => {
@@ -42,21 +47,43 @@ function answer (socket: Socket, head: string, rest: Buffer): void {
     return
   }
   const query = new URLSearchParams(target.slice(target.indexOf('?') + 1))
-  socket.write(switchingProtocols(type, type.toLowerCase() === 'websocket' ? headers.get('sec-websocket-key') : undefined))
+  const websocket = type.toLowerCase() === 'websocket'
+  socket.write(switchingProtocols(type, websocket ? headers.get('sec-websocket-key') : undefined))
   if (query.get('m') === 'source') {
-    source(socket, Number(query.get('n') ?? 0))
+    source(socket, Number(query.get('n') ?? 0), websocket)
     return
   }
-  if (rest.length > 0) socket.write(rest)
-  socket.pipe(socket)
+  if (!websocket) {
+    if (rest.length > 0) socket.write(rest)
+    socket.pipe(socket)
+    return
+  }
+  const frames = new FrameEcho((prefix, body) => {
+    if (prefix !== null) {
+      socket.cork()
+      socket.write(prefix)
+    }
+    const flushed = body !== null ? socket.write(body) : true
+    if (prefix !== null) socket.uncork()
+    if (!flushed && !socket.isPaused()) {
+      socket.pause()
+      socket.once('drain', () => socket.resume())
+    }
+  })
+  socket.on('data', (chunk: Buffer) => frames.push(chunk))
+  if (rest.length > 0) frames.push(rest)
 }
 
-function source (socket: Socket, total: number): void {
+/** Writes `total` payload bytes: raw, or (WebSocket) in unmasked binary frames of SOURCE_FRAME_PAYLOAD bytes. */
+function source (socket: Socket, total: number, websocket: boolean): void {
   let left = total
   const pump = (): void => {
     while (left > 0) {
-      const chunk = left >= SOURCE_CHUNK.length ? SOURCE_CHUNK : SOURCE_CHUNK.subarray(0, left)
-      left -= chunk.length
+      const payload = Math.min(left, SOURCE_FRAME_PAYLOAD)
+      const chunk = !websocket
+        ? RAW_SOURCE_CHUNK.subarray(0, payload)
+        : payload === SOURCE_FRAME_PAYLOAD ? FRAME_SOURCE_CHUNK : sourceFrame(payload)
+      left -= payload
       if (!socket.write(chunk)) {
         socket.once('drain', pump)
         return

@@ -1,10 +1,25 @@
 // The load client, in its own process: raw `net` sockets and precomputed bytes, so its own cost stays small.
 // Every loop is bounded by a count and by a deadline.
 import { connect, type Socket } from 'node:net'
-import { HeadReader, message, statusOf, upgradeRequest, type UpgradeType } from './wire.ts'
+import { echoReply, HeadReader, message, sourceWireBytes, statusOf, upgradeRequest, type UpgradeType } from './wire.ts'
 import { announceReady, sampleSelf, serveRpc } from './rpc.ts'
 
 const tunnels: Socket[] = []
+
+/** A message and the echo upstream's answer to it (for WebSocket, the server framing of the same payload). */
+interface Exchange { request: Buffer, reply: Buffer }
+const exchanges = new Map<string, Exchange>()
+
+/** Precomputed once per upgrade type and payload size. */
+function exchange (type: UpgradeType, payloadBytes: number): Exchange {
+  const key = `${type}:${payloadBytes}`
+  let found = exchanges.get(key)
+  if (found === undefined) {
+    found = { request: message(type, payloadBytes), reply: echoReply(type, payloadBytes) }
+    exchanges.set(key, found)
+  }
+  return found
+}
 
 /** Connects, writes the upgrade request, and resolves once the 101 head is in (with any bytes after it). */
 function handshake (port: number, request: Buffer, deadline: number): Promise<{ socket: Socket, rest: Buffer }> {
@@ -49,8 +64,8 @@ async function bounded (count: number, concurrency: number, task: (i: number) =>
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker))
 }
 
-/** Reads exactly `expected.length` bytes from a tunnel and checks they are the bytes sent. */
-function verifyEcho (socket: Socket, rest: Buffer, probe: Buffer, deadline: number): Promise<void> {
+/** Writes the probe's request, reads exactly `reply.length` bytes and checks they are the expected reply. */
+function verifyEcho (socket: Socket, rest: Buffer, probe: Exchange, deadline: number): Promise<void> {
   return new Promise((resolve, reject) => {
     let got = rest
     const timer = setTimeout(() => done(new Error('echo check timed out')), Math.max(1, deadline - Date.now()))
@@ -61,15 +76,15 @@ function verifyEcho (socket: Socket, rest: Buffer, probe: Buffer, deadline: numb
       else resolve()
     }
     const check = (): void => {
-      if (got.length < probe.length) return
-      done(got.equals(probe) ? undefined : new Error('echoed bytes differ from the bytes sent'))
+      if (got.length < probe.reply.length) return
+      done(got.equals(probe.reply) ? undefined : new Error('echoed bytes differ from the expected reply'))
     }
     const onData = (chunk: Buffer): void => {
       got = Buffer.concat([got, chunk])
       check()
     }
     socket.on('data', onData)
-    socket.write(probe)
+    socket.write(probe.request)
     check()
   })
 }
@@ -79,7 +94,7 @@ interface OpenParams { port: number, count: number, concurrency: number, type: U
 /** Opens `count` tunnels and keeps them (idle) for the next call; with `verify`, each echoes one probe message first. */
 async function open (p: OpenParams): Promise<{ opened: number, wallMs: number }> {
   const request = upgradeRequest(p.type, p.port)
-  const probe = message(p.type, 64)
+  const probe = exchange(p.type, 64)
   const deadline = Date.now() + p.timeoutMs
   const start = performance.now()
   await bounded(p.count, p.concurrency, async () => {
@@ -96,12 +111,13 @@ interface EchoParams { payloadBytes: number, roundTrips: number, window: number,
 /**
  * `roundTrips` echoes spread over every open tunnel, at most `window` messages in flight per
  * tunnel (window 1: a message is never coalesced with the next one in a socket buffer, so every
- * message costs each hop one read and one write). Counts bytes only: the upstream echoes verbatim.
+ * message costs each hop one read and one write). Counts bytes only: every reply is `reply.length`
+ * bytes (the upstream's answer was checked byte for byte when the tunnel was opened).
  */
 function echo (p: EchoParams): Promise<{ roundTrips: number, wallMs: number, cpuMicros: number }> {
   if (tunnels.length === 0) return Promise.reject(new Error('no open tunnels'))
-  const msg = message(p.type, p.payloadBytes)
-  const len = msg.length
+  const { request: msg, reply } = exchange(p.type, p.payloadBytes)
+  const len = reply.length
   const cpu0 = process.cpuUsage()
   const start = performance.now()
   let budget = p.roundTrips
@@ -158,26 +174,31 @@ async function closeAll (): Promise<void> {
 
 interface StreamParams { port: number, bytes: number, type: UpgradeType, timeoutMs: number }
 
-/** One tunnel; the upstream writes `bytes` one way (upstream → client) as fast as they are read. */
+/**
+ * One tunnel; the upstream writes `bytes` of payload one way (upstream → client) as fast as they are
+ * read — for WebSocket in 64 KiB frames, so a little more on the wire (`sourceWireBytes`). The client
+ * counts wire bytes, checks they are exactly that, and reports the payload.
+ */
 async function stream (p: StreamParams): Promise<{ bytes: number, wallMs: number, cpuMicros: number }> {
   const cpu0 = process.cpuUsage()
   const start = performance.now()
   const deadline = Date.now() + p.timeoutMs
+  const wire = sourceWireBytes(p.type, p.bytes)
   const { socket, rest } = await handshake(p.port, upgradeRequest(p.type, p.port, `m=source&n=${p.bytes}`), deadline)
   let got = rest.length
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`stream timed out at ${got} of ${p.bytes} bytes`)) }, Math.max(1, deadline - Date.now()))
+    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`stream timed out at ${got} of ${wire} wire bytes`)) }, Math.max(1, deadline - Date.now()))
     socket.on('data', (chunk: Buffer) => { got += chunk.length })
     socket.once('end', () => {
       clearTimeout(timer)
       socket.destroy()
-      if (got === p.bytes) resolve()
-      else reject(new Error(`stream ended at ${got} of ${p.bytes} bytes`))
+      if (got === wire) resolve()
+      else reject(new Error(`stream ended at ${got} of ${wire} wire bytes`))
     })
-    socket.once('close', () => { clearTimeout(timer); if (got !== p.bytes) reject(new Error(`stream closed at ${got} of ${p.bytes} bytes`)) })
+    socket.once('close', () => { clearTimeout(timer); if (got !== wire) reject(new Error(`stream closed at ${got} of ${wire} wire bytes`)) })
   })
   const cpu = process.cpuUsage(cpu0)
-  return { bytes: got, wallMs: performance.now() - start, cpuMicros: cpu.user + cpu.system }
+  return { bytes: p.bytes, wallMs: performance.now() - start, cpuMicros: cpu.user + cpu.system }
 }
 
 interface HandshakeParams { port: number, count: number, concurrency: number, type: UpgradeType, timeoutMs: number }

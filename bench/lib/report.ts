@@ -36,7 +36,14 @@ export function renderReport (results: ModeResult[], modes: ProxyMode[], options
   for (const mode of modes) {
     const r = ran.find((x) => x.mode === mode.name)
     if (r === undefined || mode.targets === undefined) continue
-    const { cpuVsPipe, memoryVsPipe } = mode.targets
+    const { cpuVsPipe, memoryVsPipe, cpuVsMode } = mode.targets
+    if (cpuVsMode !== undefined) {
+      const base = ran.find((x) => x.mode === cpuVsMode.mode)
+      const small = ratioValue(perMessage(r.small), perMessage(base?.small))
+      const large = ratioValue(perMessage(r.large), perMessage(base?.large))
+      const met = small !== null && large !== null && small <= cpuVsMode.max && large <= cpuVsMode.max
+      checks.push(`- **${mode.name}** CPU per message vs ${cpuVsMode.mode}: 64 B ${ratioText(small)}, 64 KiB ${ratioText(large)} — target ≤ ${cpuVsMode.max}x: **${small === null || large === null ? `not measured${base === undefined ? ` (run ${cpuVsMode.mode} too)` : ''}` : met ? 'met' : 'NOT met'}**`)
+    }
     if (cpuVsPipe !== undefined) {
       const small = ratioValue(perMessage(r.small), perMessage(pipe?.small))
       const large = ratioValue(perMessage(r.large), perMessage(pipe?.large))

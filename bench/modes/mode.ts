@@ -34,8 +34,11 @@ export interface ProxyMode {
   readonly description: string
   /** Run order; the references come first (direct 0, bare-pipe 1). */
   readonly order: number
-  /** Acceptance targets the report checks, as ratios to the bare pipe (e.g. `{ cpuVsPipe: 1.3 }`). */
-  readonly targets?: { cpuVsPipe?: number, memoryVsPipe?: number }
+  /**
+   * Acceptance targets the report checks: ratios to the bare pipe (e.g. `{ cpuVsPipe: 1.3 }`), and
+   * CPU per message as a ratio to another mode of the same run (e.g. `{ cpuVsMode: { mode: 'core', max: 1.5 } }`).
+   */
+  readonly targets?: { cpuVsPipe?: number, memoryVsPipe?: number, cpuVsMode?: { mode: string, max: number } }
   /** Why the mode cannot run on this machine (a missing binary or package), or null. */
   unavailable? (): Promise<string | null>
   /** Starts the proxy process(es) in front of `upstream`; resolves to the endpoint the load client dials. */

@@ -116,7 +116,7 @@ export interface RawResult {
  * Writes `parts` to a new connection (each part a write; `'END'` half-closes, `'DESTROY'` drops the
  * connection), then reads until the server closes it.
  */
-export type RawPart = string | Buffer | 'END' | 'DESTROY' | 'CLOSE_AFTER_RESPONSE'
+export type RawPart = string | Buffer | 'END' | 'DESTROY' | 'CLOSE_AFTER_RESPONSE' | 'AWAIT_HEAD'
 
 export async function rawExchange (port: number, parts: RawPart[]): Promise<RawResult> {
   const socket = net.connect(port, '127.0.0.1')
@@ -129,7 +129,9 @@ export async function rawExchange (port: number, parts: RawPart[]): Promise<RawR
   for (const part of parts) {
     if (part === 'END') socket.end()
     else if (part === 'DESTROY') socket.destroy()
-    else if (part === 'CLOSE_AFTER_RESPONSE') {
+    else if (part === 'AWAIT_HEAD') {
+      while (!data.includes('\r\n\r\n') && !socket.destroyed) await once(socket, 'data').catch(() => {})
+    } else if (part === 'CLOSE_AFTER_RESPONSE') {
       // A keep-alive response: close once its head and Content-Length body have arrived.
       while (!responseComplete(data) && !socket.destroyed) await once(socket, 'data').catch(() => {})
       socket.end()

@@ -55,7 +55,8 @@ export interface SwitchyardCore {
 /** What `fastify[kSwitchyard]` holds: the core, and the entry points companion packages use. */
 export interface CoreHolder {
   readonly core: SwitchyardCore
-  readonly [kEngine]: Record<'http1' | 'http2', PlainEngine>
+  /** The plain-request engine of each cluster, by name. */
+  readonly [kEngine]: Map<string, PlainEngine>
   /**
    * Routes an upgrade that arrived another way (an HTTP/2 extended CONNECT, shaped as an HTTP/1.1
    * upgrade by @switchyard/h2-connect) through Fastify's router and hooks, like the upgrade listener does.

@@ -15,6 +15,7 @@ import { toPrometheus } from './prometheus.js'
 import { ActiveStreams } from './active-streams.js'
 import { kEngine, kSwitchyard } from './symbols.js'
 import type { CoreHolder, SwitchyardCore } from './core.js'
+import type { PlainEngine } from './plain-stream.js'
 import type { Filter } from './filter/filter.js'
 import { SwyDuplicateUpgradeTypeError, SwyPluginOptionsError, SwyShuttingDownError } from './errors.js'
 
@@ -53,22 +54,22 @@ async function switchyard (fastify: FastifyInstance, options: SwitchyardOptions)
     legacyWebsocket: undefined,
     closing: false
   }
-  // One plain-request engine per cluster protocol: HTTP/1.1, and HTTP/2 (h2c prior knowledge or ALPN h2).
-  const agents = {
-    http1: new Agent({ keepAliveTimeout: 4000 }),
-    // `useH2c` (undici 7) is missing from its Agent typings.
-    http2: new Agent({ keepAliveTimeout: 4000, allowH2: true, ...{ useH2c: true } } as Agent.Options)
-  }
-  const engines = {
-    http1: createReplyFrom(agents.http1, fastify.log),
-    http2: createReplyFrom(agents.http2, fastify.log)
+  // One plain-request engine per cluster: its own undici agent carries the cluster's TLS options and,
+  // for `protocol: 'http2'`, HTTP/2 (h2c prior knowledge in cleartext, ALPN h2 over TLS).
+  const engines = new Map<string, PlainEngine & { close (): void }>()
+  for (const cluster of clusters.values()) {
+    const http2 = cluster.protocol === 'http2'
+    const agent = new Agent({
+      keepAliveTimeout: 4000,
+      allowH2: http2,
+      connect: { ...cluster.tls, ...(http2 ? { useH2c: true } : {}) }
+    } as Agent.Options)
+    const engine = createReplyFrom(agent, fastify.log)
+    engines.set(cluster.name, { from: engine.from, dispatcher: agent, close: engine.close })
   }
   const holder: CoreHolder = {
     core,
-    [kEngine]: {
-      http1: { from: engines.http1.from, dispatcher: agents.http1 },
-      http2: { from: engines.http2.from, dispatcher: agents.http2 }
-    },
+    [kEngine]: engines,
     routeUpgrade: (req, res, upgrade) => dispatch.routeUpgrade(req, res, upgrade)
   }
   fastify.decorate(kSwitchyard as unknown as string, holder)
@@ -104,9 +105,8 @@ async function switchyard (fastify: FastifyInstance, options: SwitchyardOptions)
   fastify.addHook('onClose', async () => {
     dispatch.detach(fastify.server)
     for (const transport of core.transports.values()) transport.close?.()
-    engines.http1.close()
-    engines.http2.close()
-    await Promise.all([agents.http1.destroy(), agents.http2.destroy()])
+    for (const engine of engines.values()) engine.close()
+    await Promise.all([...engines.values()].map(e => (e.dispatcher as Agent).destroy()))
   })
 }
 

@@ -30,7 +30,7 @@ export interface PlainEngine {
 export class PlainStream implements ChainOwner {
   readonly chain: FilterChain
   readonly #core: SwitchyardCore
-  readonly #engines: Record<'http1' | 'http2', PlainEngine>
+  readonly #engines: Map<string, PlainEngine>
   readonly #route: RouteState
   readonly #request: FastifyRequest
   readonly #reply: FastifyReply
@@ -42,7 +42,7 @@ export class PlainStream implements ChainOwner {
   #cluster = ''
   #done = false
 
-  constructor (core: SwitchyardCore, engines: Record<'http1' | 'http2', PlainEngine>, route: RouteState, request: FastifyRequest, reply: FastifyReply, filters: readonly Filter[]) {
+  constructor (core: SwitchyardCore, engines: Map<string, PlainEngine>, route: RouteState, request: FastifyRequest, reply: FastifyReply, filters: readonly Filter[]) {
     this.#core = core
     this.#engines = engines
     this.#route = route
@@ -156,7 +156,7 @@ export class PlainStream implements ChainOwner {
       opts.body = body
       opts.contentType = firstOf(this.#request.headers['content-type']) ?? 'application/octet-stream'
     }
-    this.#engines[cluster.protocol].from.call(this.#reply, `${endpoint.origin}${path}`, opts)
+    this.#engines.get(cluster.name)!.from.call(this.#reply, `${endpoint.origin}${path}`, opts)
   }
 
   /** Envoy's request mirroring: a fire-and-forget copy, Host suffixed with `-shadow`. */
@@ -168,7 +168,7 @@ export class PlainStream implements ChainOwner {
     const endpoint = cluster.pick()
     this.#core.stats.cluster(cluster.name, 'upstream_rq_total')
     const host = firstOf(headers.host) ?? endpoint.authority
-    this.#engines[cluster.protocol].dispatcher.request({
+    this.#engines.get(cluster.name)!.dispatcher.request({
       origin: endpoint.origin,
       path,
       method: (this.#request.raw.method ?? 'GET') as Dispatcher.HttpMethod,

@@ -44,7 +44,9 @@ function handleUpgrade (
     // Envoy: 403 with an empty body, and the connection is closed after it (anti-smuggling).
     core.stats.inc('downstream_rq_ws_on_non_ws_route')
     request.log.debug({ upgradeType, route: route?.url }, 'upgrade type not enabled on route')
-    return reply.code(403).header('connection', 'close').send()
+    // HTTP/2 has no Connection header (RFC 9113 §8.2.2); closing the stream is enough there.
+    if (downstream.protocol === 'http1') reply.header('connection', 'close')
+    return reply.code(403).send()
   }
   if (route?.redirect !== undefined) return sendRedirect(request, reply, route.redirect)
   if (route?.upstream === undefined) return handler.call(instance as never, request, reply)

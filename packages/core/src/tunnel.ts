@@ -28,9 +28,20 @@ export type TunnelCloseReason = 'downstream' | 'upstream' | 'idle_timeout' | 'de
 /** Resets a socket (TCP RST) or an HTTP/2 stream (RST_STREAM CANCEL); destroys anything else. */
 export function resetStream (stream: Duplex): void {
   const s = stream as Duplex & { resetAndDestroy?: () => void, close?: (code?: number) => void, rstCode?: number }
-  if (typeof s.resetAndDestroy === 'function') s.resetAndDestroy()
+  // A socket whose writable side has ended cannot be reset (EINVAL, and no 'close' on Node 20).
+  if (typeof s.resetAndDestroy === 'function' && !stream.writableEnded) s.resetAndDestroy()
   else if (typeof s.close === 'function' && 'rstCode' in s) s.close(8)
   else stream.destroy()
+}
+
+function isHttp2Stream (stream: Duplex): boolean {
+  return 'rstCode' in stream
+}
+
+/** An HTTP/2 stream closed by RST_STREAM with an error code (not NO_ERROR). */
+function wasReset (stream: Duplex): boolean {
+  const code = (stream as { rstCode?: number }).rstCode
+  return typeof code === 'number' && code !== 0
 }
 
 /** Writes into a stream and ends it: the default sink. */
@@ -81,9 +92,9 @@ export class Tunnel {
     upstream.on('drain', () => this.#resume(downstream))
     downstream.on('drain', () => this.#resume(upstream))
 
-    // Half-close carried (RFC 9293 FIN): end only the other side's writable half.
-    downstream.on('end', () => this.#toUpstream.end())
-    upstream.on('end', () => this.#toDownstream.end())
+    // Half-close carried (RFC 9293 FIN, RFC 9113 END_STREAM): end only the other side's writable half.
+    downstream.on('end', () => this.#halfClosed(downstream, this.#toUpstream))
+    upstream.on('end', () => this.#halfClosed(upstream, this.#toDownstream))
 
     downstream.on('error', (err) => this.#noteError('downstream', err))
     upstream.on('error', (err) => this.#noteError('upstream', err))
@@ -125,6 +136,13 @@ export class Tunnel {
 
   #reset: 'downstream' | 'upstream' | undefined
 
+  #halfClosed (source: Duplex, sink: TunnelSink): void {
+    if (!isHttp2Stream(source)) { sink.end(); return }
+    // Node ends an HTTP/2 stream's readable side before it reports a peer's RST_STREAM: wait a turn,
+    // so a reset is carried as a reset rather than as a half-close.
+    setImmediate(() => { if (!wasReset(source)) sink.end() })
+  }
+
   #noteError (side: 'downstream' | 'upstream', err: Error & { code?: string }): void {
     this.#reason ??= side
     this.#error ??= err
@@ -133,6 +151,7 @@ export class Tunnel {
 
   #sideClosed (side: 'downstream' | 'upstream', other: Duplex): void {
     this.#reason ??= side
+    if (wasReset(side === 'downstream' ? this.downstream : this.upstream)) this.#reset ??= side
     this.#open--
     if (this.#open === 0) {
       this.#finish()

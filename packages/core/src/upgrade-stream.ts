@@ -39,6 +39,7 @@ export class UpgradeStream implements ChainOwner {
   #tunnel: Tunnel | undefined
   #upstreamSocket: Duplex | undefined
   #pending: PendingUpgrade | undefined
+  #releasePending: (() => void) | undefined
   #held: Buffer[] = []
   #heldBytes = 0
   #heldEnd = false
@@ -92,6 +93,8 @@ export class UpgradeStream implements ChainOwner {
 
     const raw = this.#request.raw
     const headers = headersFromRaw(raw.rawHeaders)
+    // Pseudo-headers of an HTTP/2 downstream never travel as header lines (RFC 9113 §8.3).
+    for (const key in headers) if (key.startsWith(':')) delete headers[key]
     if (this.#downstream.protocol === 'http1') sanitizeUpgradeRequestHeaders(headers)
     addForwardingHeaders(headers, raw.socket?.remoteAddress, (raw.socket as { encrypted?: boolean } | undefined)?.encrypted === true ? 'https' : 'http')
     this.chain.requestHeaders(headers, false)
@@ -107,6 +110,12 @@ export class UpgradeStream implements ChainOwner {
   }
 
   #onEarlyEnd = (): void => {
+    // Envoy's HTTP/1 codec closes the stream when the client goes away before the upgrade completes:
+    // nothing is left to answer, and the pending upstream connection must not leak.
+    if (this.#phase === 'handshake' && this.#downstream.protocol === 'http1') {
+      this.destroy()
+      return
+    }
     this.chain.requestData(EMPTY, true)
   }
 
@@ -151,7 +160,7 @@ export class UpgradeStream implements ChainOwner {
       if (this.#phase !== 'handshake') return
       const cluster = this.#cluster?.name ?? '?'
       this.#core.stats.cluster(cluster, 'upstream_rq_timeout')
-      this.#pending?.abort()
+      this.#abortPending()
       this.#pending = undefined
       this.#localFailure(new SwyUpstreamTimeoutError(cluster, timeout))
     }, timeout)
@@ -192,25 +201,37 @@ export class UpgradeStream implements ChainOwner {
       core.stats.cluster(cluster.name, 'upstream_cx_active', -1)
       if (connected) core.stats.cluster(cluster.name, 'upstream_cx_destroy')
     }
+    this.#releasePending = () => release()
     this.#pending = transport.open({
       cluster, endpoint, method: this.#request.raw.method ?? 'GET', path, upgradeType: this.#upgradeType, headers
     }, {
       accepted: (resHeaders, socket, head) => {
         this.#pending = undefined
+        this.#releasePending = undefined
         socket.once('close', () => release())
         this.#onAccepted(resHeaders, socket, head)
       },
       response: (status, resHeaders, body) => {
         this.#pending = undefined
+        this.#releasePending = undefined
         body.once('close', () => release())
         this.#onResponse(status, resHeaders, body)
       },
       failed: (error, phase) => {
         this.#pending = undefined
+        this.#releasePending = undefined
         release(phase !== 'connect')
         this.#onFailed(error, phase, endpoint.authority)
       }
     })
+  }
+
+  /** Gives up on the attempt in flight; its connection is destroyed and counted. */
+  #abortPending (): void {
+    this.#pending?.abort()
+    this.#pending = undefined
+    this.#releasePending?.()
+    this.#releasePending = undefined
   }
 
   #retryOn (kind: string): boolean {
@@ -355,8 +376,7 @@ export class UpgradeStream implements ChainOwner {
   /** An answer of our own; before any response has started, else the stream just closes. */
   localReply (fromFilter: number, status: number, body: Buffer | undefined, headers: Record<string, string>): void {
     if (this.#phase === 'closed') return
-    this.#pending?.abort()
-    this.#pending = undefined
+    this.#abortPending()
     this.#disarmTimeout()
     if (this.#downstream.responseStarted) {
       this.destroy()
@@ -406,8 +426,7 @@ export class UpgradeStream implements ChainOwner {
   destroy (error?: Error): void {
     if (this.#phase === 'closed') return
     this.#closeError ??= error
-    this.#pending?.abort()
-    this.#pending = undefined
+    this.#abortPending()
     if (this.#tunnel !== undefined) {
       this.#tunnel.destroy(error)
       return
@@ -421,7 +440,7 @@ export class UpgradeStream implements ChainOwner {
     if (this.#phase === 'closed') return
     this.#phase = 'closed'
     this.#disarmTimeout()
-    this.#pending?.abort()
+    this.#abortPending()
     this.#dropHeld()
     const core = this.#core
     core.streams.delete(this)

@@ -1,0 +1,146 @@
+import { constants, type ClientHttp2Stream } from 'node:http2'
+import { Readable } from 'node:stream'
+import type { FastifyBaseLogger } from 'fastify'
+import type { PendingUpgrade, UpgradeEvents, UpgradeRequest, UpgradeTransport } from '@switchyard/core'
+import { acceptedAsUpgrade, METHOD_CARRIER, plainHeaders, toExtendedConnect } from './connect-headers.js'
+import { SessionPool, type PooledSession } from './session-pool.js'
+import { reportResetAsError } from './stream-reset.js'
+import { acceptFor, type GeneratedKeys } from './websocket-key.js'
+import { SwyH2ConnectProtocolDisabledError, SwyH2SessionError } from './errors.js'
+
+const EMPTY = Buffer.alloc(0)
+
+export interface Http2ConnectTransportOptions {
+  log: FastifyBaseLogger
+  /** Carry a non-GET method across the hop in `x-switchyard-original-method`. */
+  preserveMethod: boolean
+  keys: GeneratedKeys
+}
+
+/**
+ * The upstream transport of `protocol: 'http2'` clusters: an upgrade becomes an RFC 8441 extended
+ * CONNECT stream on a pooled HTTP/2 connection (Envoy's H2 hop). A 200 is the acceptance (shaped as a
+ * 101 for core); any other status is relayed untouched and no tunnel opens.
+ */
+export class Http2ConnectTransport implements UpgradeTransport {
+  readonly pool = new SessionPool()
+  readonly #log: FastifyBaseLogger
+  readonly #preserveMethod: boolean
+  readonly #keys: GeneratedKeys
+
+  constructor (options: Http2ConnectTransportOptions) {
+    this.#log = options.log
+    this.#preserveMethod = options.preserveMethod
+    this.#keys = options.keys
+  }
+
+  open (request: UpgradeRequest, events: UpgradeEvents): PendingUpgrade {
+    const { cluster, endpoint, upgradeType } = request
+    const headers = toExtendedConnect(request.headers, {
+      upgradeType, path: request.path, secure: endpoint.secure, authority: endpoint.authority
+    })
+    const method = request.method.toUpperCase()
+    if (this.#preserveMethod && method !== 'GET') headers[METHOD_CARRIER] = method
+    // RFC 8441 §5: no Sec-WebSocket-Key on the HTTP/2 hop (nghttpx refuses one with 400). An HTTP/1.1
+    // client's key is answered here, on the 101; a key generated for an RFC 8441 client is just dropped.
+    const key = headers['sec-websocket-key']
+    const clientKey = upgradeType === 'websocket' && typeof key === 'string' && !this.#keys.has(key) ? key : undefined
+    if (upgradeType === 'websocket') delete headers['sec-websocket-key']
+
+    let done = false
+    let stream: ClientHttp2Stream | undefined
+    let retried = false
+
+    const finish = (): boolean => {
+      if (done) return false
+      done = true
+      return true
+    }
+    const fail = (error: Error, phase: 'connect' | 'reset'): void => {
+      if (finish()) events.failed(error, phase)
+    }
+
+    const attempt = (): void => {
+      const lease = this.pool.acquire(cluster, endpoint)
+      lease.whenReady((error) => {
+        if (done) { this.pool.release(lease); return }
+        if (error !== undefined) {
+          this.pool.release(lease)
+          fail(new SwyH2SessionError(cluster.name, endpoint.authority, error.message), 'connect')
+          return
+        }
+        // RFC 8441 §3: no `:protocol` unless the peer sent SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 (Node does not check).
+        if (lease.session.remoteSettings.enableConnectProtocol !== true) {
+          this.pool.release(lease)
+          const err = new SwyH2ConnectProtocolDisabledError(cluster.name, endpoint.authority)
+          this.#log.warn({ err, code: err.code }, 'upstream does not accept extended CONNECT')
+          if (finish()) events.response(502, { 'content-length': '0' }, Readable.from([]))
+          return
+        }
+        if (lease.open >= lease.limit) {
+          // The peer's SETTINGS allow fewer streams than were waiting: this one goes to another connection.
+          this.pool.release(lease)
+          attempt()
+          return
+        }
+        startStream(lease)
+      })
+    }
+
+    const startStream = (lease: PooledSession): void => {
+      let s: ClientHttp2Stream
+      try {
+        s = lease.session.request(headers, { endStream: false })
+      } catch (err) {
+        // The session closed between SETTINGS and now (GOAWAY, loss): a fresh one, once.
+        this.pool.release(lease)
+        if (!retried) { retried = true; attempt(); return }
+        fail(new SwyH2SessionError(cluster.name, endpoint.authority, (err as Error).message), 'reset')
+        return
+      }
+      stream = s
+      lease.open++
+      reportResetAsError(s)
+      s.once('close', () => {
+        lease.open--
+        this.pool.release(lease)
+        if (done) return
+        // RFC 9113 §8.7: a stream refused (or beyond a GOAWAY's last id) was not processed; safe to retry.
+        if (s.rstCode === constants.NGHTTP2_REFUSED_STREAM && !retried) {
+          retried = true
+          stream = undefined
+          attempt()
+          return
+        }
+        fail(s.errored ?? new Error(`HTTP/2 stream closed before an answer (code ${s.rstCode ?? '?'})`), 'reset')
+      })
+      s.once('response', (resHeaders) => {
+        if (!finish()) { s.close(constants.NGHTTP2_CANCEL); return }
+        const status = Number(resHeaders[':status'])
+        if (status === 200) {
+          const h1 = acceptedAsUpgrade(resHeaders, upgradeType)
+          // The accept answers the client's own key, whatever the peer added (HAProxy answers a key of its own).
+          if (upgradeType === 'websocket') delete h1['sec-websocket-accept']
+          if (clientKey !== undefined) h1['sec-websocket-accept'] = acceptFor(clientKey)
+          events.accepted(h1, s, EMPTY)
+          return
+        }
+        // Not accepted: relayed as an ordinary response; nothing of the client's is sent on this stream.
+        s.end()
+        events.response(status, plainHeaders(resHeaders), s)
+      })
+    }
+
+    attempt()
+    return {
+      abort: () => {
+        done = true
+        if (stream !== undefined && !stream.destroyed) stream.close(constants.NGHTTP2_CANCEL)
+      }
+    }
+  }
+
+  close (): void {
+    this.pool.close()
+  }
+}

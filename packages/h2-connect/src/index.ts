@@ -1,0 +1,75 @@
+import fp from 'fastify-plugin'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { Http2SecureServer, Http2Server } from 'node:http2'
+import { kSwitchyard, type CoreHolder } from '@switchyard/core'
+import { Http2ConnectTransport } from './http2-connect-transport.js'
+import { KeyCheckingTransport } from './key-checking-transport.js'
+import { createConnectListener } from './extended-connect-listener.js'
+import { METHOD_CARRIER } from './connect-headers.js'
+import { GeneratedKeys } from './websocket-key.js'
+import { SwyH2OptionsError } from './errors.js'
+
+/** Options of `@switchyard/h2-connect`. */
+export interface H2ConnectOptions {
+  /**
+   * Carry the original method across HTTP/2 hops (`x-switchyard-original-method`) and restore it on the
+   * far side, so a POST upgrade stays a POST. Needs `true` on both ends. Default `false`: Envoy's
+   * documented flaw, the method is `GET` after the downgrade.
+   */
+  preserveMethod?: boolean
+}
+
+async function h2Connect (fastify: FastifyInstance, options: H2ConnectOptions): Promise<void> {
+  const opts = options ?? {}
+  for (const key of Object.keys(opts)) {
+    if (key !== 'preserveMethod') throw new SwyH2OptionsError(key, 'unknown option')
+  }
+  if (opts.preserveMethod !== undefined && typeof opts.preserveMethod !== 'boolean') {
+    throw new SwyH2OptionsError('preserveMethod', 'must be a boolean')
+  }
+  const preserveMethod = opts.preserveMethod === true
+  const holder = (fastify as unknown as Record<symbol, CoreHolder | undefined>)[kSwitchyard]
+  if (holder === undefined) throw new SwyH2OptionsError('(plugin)', '@switchyard/core must be registered first')
+  const core = holder.core
+  const keys = new GeneratedKeys()
+
+  // Upstream side: `protocol: 'http2'` clusters carry upgrades as extended CONNECT.
+  core.transports.set('http2', new Http2ConnectTransport({ log: core.log, preserveMethod, keys }))
+  const http1 = core.transports.get('http1')
+  if (http1 !== undefined) core.transports.set('http1', new KeyCheckingTransport(http1, keys, core.log))
+
+  // The carrier is ours: whatever a client sends under that name is dropped before anything reads it.
+  fastify.addHook('onRequest', async (request: FastifyRequest) => {
+    if (request.raw.headers[METHOD_CARRIER] !== undefined) stripHeader(request, METHOD_CARRIER)
+  })
+
+  // Downstream side: an HTTP/2 server accepts extended CONNECT while the plugin is registered.
+  const server = fastify.server as unknown as Http2Server | Http2SecureServer
+  if (typeof server.updateSettings === 'function') {
+    const onConnect = createConnectListener(holder, { preserveMethod, keys })
+    server.on('connect', onConnect)
+    // RFC 8441 §3: SETTINGS_ENABLE_CONNECT_PROTOCOL = 1, sent by each side that accepts extended CONNECT.
+    server.updateSettings({ enableConnectProtocol: true })
+    fastify.addHook('onClose', async () => {
+      server.removeListener('connect', onConnect)
+      server.updateSettings({ enableConnectProtocol: false })
+    })
+  }
+}
+
+function stripHeader (request: FastifyRequest, name: string): void {
+  const raw = request.raw
+  delete raw.headers[name]
+  const rawHeaders = raw.rawHeaders
+  for (let i = rawHeaders.length - 2; i >= 0; i -= 2) {
+    if (rawHeaders[i]!.toLowerCase() === name) rawHeaders.splice(i, 2)
+  }
+}
+
+export default fp(h2Connect, { fastify: '5.x', name: '@switchyard/h2-connect', dependencies: ['@switchyard/core'] })
+export { h2Connect }
+export { Http2ConnectTransport } from './http2-connect-transport.js'
+export { Http2Downstream } from './http2-downstream.js'
+export { METHOD_CARRIER, toExtendedConnect, acceptedAsUpgrade, toHttp2Response, fromExtendedConnect } from './connect-headers.js'
+export { extendedConnectChannel } from './extended-connect-listener.js'
+export * as errors from './errors.js'

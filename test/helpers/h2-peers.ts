@@ -1,0 +1,100 @@
+/**
+ * Real HTTP/2 peers for the h2-connect tests: HAProxy (Debian `haproxy`) and nghttpx (Debian
+ * `nghttp2-proxy`), each started with a configuration written to a temp dir, on a free 127.0.0.1 port,
+ * and killed in `t.after`. Readiness is the line each prints once it listens.
+ */
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { TestContext } from 'node:test'
+
+/** A port free on 127.0.0.1 right now. */
+export async function freePort (): Promise<number> {
+  const server = net.createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as net.AddressInfo).port
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}
+
+/** Runs `command`, resolves once its output matches `ready`; `t.after` kills it and removes `dir`. */
+async function runPeer (t: TestContext, command: string, args: string[], ready: RegExp, dir: string): Promise<{ output: () => string }> {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve))
+      child.kill('SIGKILL')
+      await exited
+    }
+    rmSync(dir, { recursive: true, force: true })
+  })
+  await new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString()
+      if (ready.test(output)) resolve()
+    }
+    child.stdout.on('data', onData)
+    child.stderr.on('data', onData)
+    child.once('error', reject)
+    child.once('exit', (code) => reject(new Error(`${command} exited with ${code} before it was ready:\n${output}`)))
+  })
+  return { output: () => output }
+}
+
+export interface PeerOptions {
+  /** `h1-in-h2-out`: HTTP/1.1 listener, extended CONNECT to an HTTP/2 backend; `h2-in-h1-out`: the reverse. */
+  shape: 'h1-in-h2-out' | 'h2-in-h1-out'
+  backendPort: number
+}
+
+/** HAProxy 2.6 in one of the two positions of the mesh. Resolves with its listening port. */
+export async function startHaproxy (t: TestContext, options: PeerOptions): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'swy-haproxy-'))
+  const port = await freePort()
+  const bind = options.shape === 'h2-in-h1-out' ? `bind 127.0.0.1:${port} proto h2` : `bind 127.0.0.1:${port}`
+  const server = options.shape === 'h2-in-h1-out'
+    ? `server app 127.0.0.1:${options.backendPort}`
+    : `server sidecar 127.0.0.1:${options.backendPort} proto h2 ws h2`
+  const config = join(dir, 'haproxy.cfg')
+  writeFileSync(config, [
+    'global',
+    '  maxconn 2000',
+    'defaults',
+    '  mode http',
+    '  timeout connect 5s',
+    '  timeout client 30s',
+    '  timeout server 30s',
+    '  timeout tunnel 30s',
+    'frontend fe',
+    `  ${bind}`,
+    '  default_backend be',
+    'backend be',
+    `  ${server}`,
+    ''
+  ].join('\n'))
+  // -V prints the poller line after the listeners are bound.
+  await runPeer(t, 'haproxy', ['-f', config, '-db', '-V'], /Using \w+\(\) as the polling mechanism/, dir)
+  return port
+}
+
+/** nghttpx 1.52 in one of the two positions of the mesh (cleartext: h2c prior knowledge in). */
+export async function startNghttpx (t: TestContext, options: PeerOptions): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'swy-nghttpx-'))
+  const port = await freePort()
+  const config = join(dir, 'nghttpx.conf')
+  writeFileSync(config, '')
+  const proto = options.shape === 'h2-in-h1-out' ? 'http/1.1' : 'h2'
+  await runPeer(t, 'nghttpx', [
+    `--conf=${config}`,
+    `--frontend=127.0.0.1,${port};no-tls`,
+    `--backend=127.0.0.1,${options.backendPort};;proto=${proto}`,
+    '--single-process',
+    '--workers=1',
+    '--errorlog-file=/dev/stderr',
+    `--pid-file=${join(dir, 'nghttpx.pid')}`
+  ], /Listening on 127\.0\.0\.1:\d+/, dir)
+  return port
+}
