@@ -149,15 +149,19 @@ test('with inflate a message is bounded by its inflated size, whichever fragment
   assert.equal(closeCodeOf(rec.toUpstream.at(-1)!), 1009)
 })
 
-test('aborts the stream if the peers do not finish closing within closeTimeout, and onClose clears that', async () => {
+test('aborts the stream if the peers do not finish closing within closeTimeout, and onClose clears that', async (t) => {
+  // The close timer is driven by mocked time: no waiting on the clock.
+  t.mock.timers.enable({ apis: ['setTimeout'] })
   const { filter, rec, drive, ctx } = opened({ maxMessageBytes: 1, closeTimeout: 20 })
   await drive('request', filter, frame({ opcode: 1, payload: 'xx' }))
-  await new Promise((resolve) => setTimeout(resolve, 40))
+  t.mock.timers.tick(19)
+  assert.equal(rec.aborted.length, 0, 'not before closeTimeout')
+  t.mock.timers.tick(1)
   assert.equal(rec.aborted.length, 1)
   const second = opened({ maxMessageBytes: 1, closeTimeout: 20 })
   await second.drive('request', second.filter, frame({ opcode: 1, payload: 'xx' }))
   second.filter.onClose!(second.ctx)
-  await new Promise((resolve) => setTimeout(resolve, 40))
+  t.mock.timers.tick(40)
   assert.equal(second.rec.aborted.length, 0)
   filter.onClose!(ctx)
 })
