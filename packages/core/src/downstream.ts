@@ -21,6 +21,11 @@ export interface Downstream {
   write (chunk: Buffer): boolean
   end (chunk?: Buffer): void
   destroy (error?: Error): void
+  /**
+   * The tunnel owns `stream` from now on: let go of the HTTP exchange (request and response objects), so
+   * an idle tunnel holds its sockets and little else. Called once the payload starts to flow.
+   */
+  detach (): void
 }
 
 /** Headers never sent on a 101 (Envoy: no Content-Length/Transfer-Encoding, no chunking after). */
@@ -31,7 +36,8 @@ export class Http1Downstream implements Downstream {
   readonly stream: Duplex
   readonly head: Buffer
   responseStarted = false
-  readonly #res: ServerResponse
+  // Dropped by `detach()`: a tunnel does not need its HTTP exchange.
+  #res: ServerResponse | undefined
 
   constructor (socket: Duplex, head: Buffer, res: ServerResponse) {
     this.stream = socket
@@ -42,13 +48,14 @@ export class Http1Downstream implements Downstream {
   accept (headers: Headers): void {
     for (const key of notOn101) delete headers[key]
     this.responseStarted = true
-    this.#res.detachSocket(this.stream as never)
+    this.detach()
     this.stream.write(`HTTP/1.1 101 Switching Protocols\r\n${serializeHeaders(headers)}\r\n`)
   }
 
   respond (statusCode: number, headers: Headers): void {
     this.responseStarted = true
     const res = this.#res
+    if (res === undefined) { this.stream.destroy(); return }
     // The connection is not kept: nothing after a refused upgrade may be read as a request. Envoy relays
     // copies of the upstream's headers (a 200 keeps its `Connection: upgrade`); without one, say `close`.
     res.shouldKeepAlive = false
@@ -62,11 +69,12 @@ export class Http1Downstream implements Downstream {
   }
 
   write (chunk: Buffer): boolean {
-    return this.responseStarted && this.#res.headersSent ? this.#res.write(chunk) : this.stream.write(chunk)
+    const res = this.#res
+    return this.responseStarted && res !== undefined && res.headersSent ? res.write(chunk) : this.stream.write(chunk)
   }
 
   end (chunk?: Buffer): void {
-    if (this.#res.headersSent) this.#res.end(chunk)
+    if (this.#res?.headersSent === true) this.#res.end(chunk)
     else {
       if (chunk !== undefined) this.stream.write(chunk)
       this.stream.end()
@@ -75,6 +83,14 @@ export class Http1Downstream implements Downstream {
 
   destroy (error?: Error): void {
     this.stream.destroy(error)
+  }
+
+  detach (): void {
+    const res = this.#res
+    if (res === undefined) return
+    this.#res = undefined
+    // Until detached, the socket names the response as its current message and keeps it alive.
+    res.detachSocket(this.stream as never)
   }
 }
 

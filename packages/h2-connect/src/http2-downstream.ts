@@ -55,6 +55,9 @@ export class Http2Downstream implements Downstream {
     if (this.stream.destroyed) return
     this.stream.close(error === undefined ? constants.NGHTTP2_CANCEL : constants.NGHTTP2_INTERNAL_ERROR)
   }
+
+  /** Nothing to let go: the stream is the whole exchange on HTTP/2. */
+  detach (): void {}
 }
 
 /** After a complete answer that is not a tunnel: RST_STREAM NO_ERROR if the client has not ended its side. */

@@ -36,10 +36,13 @@ const EMPTY = Buffer.alloc(0)
 export class LegacyConnection {
   readonly #core: SwitchyardCore
   readonly #settings: LegacySettings
-  readonly #request: FastifyRequest
+  // The request and its response object are needed only until the pipe opens; dropped then, so an idle
+  // tunnel holds its two sockets and little else (issue 3: memory per idle tunnel).
+  #request: FastifyRequest | undefined
   readonly #route: RouteState
   readonly #upstreamOptions: UpstreamOptions
-  readonly #downstream: Downstream
+  #downstream: Downstream | undefined
+  readonly #down: Duplex
   #phase: Phase = 'connecting'
   #cluster: Cluster | undefined
   #endpoint: Endpoint | undefined
@@ -65,6 +68,7 @@ export class LegacyConnection {
     this.#route = route
     this.#upstreamOptions = route.upstream ?? {}
     this.#downstream = downstream
+    this.#down = downstream.stream
   }
 
   /** Picks the cluster and endpoint, and connects. */
@@ -74,9 +78,9 @@ export class LegacyConnection {
     core.stats.inc('downstream_cx_websocket_total')
     core.stats.inc('downstream_cx_websocket_active')
     if (upgradeStartChannel.hasSubscribers) {
-      upgradeStartChannel.publish({ upgradeType: 'websocket', method: this.#request.method, url: this.#request.url, route: this.#route.url, legacy: true })
+      upgradeStartChannel.publish({ upgradeType: 'websocket', method: this.#request!.method, url: this.#request!.url, route: this.#route.url, legacy: true })
     }
-    const down = this.#downstream.stream
+    const down = this.#down
     down.on('error', this.#onDownstreamError)
     down.on('close', this.#onDownstreamClose)
 
@@ -91,14 +95,14 @@ export class LegacyConnection {
     const endpoint = this.#endpoint = cluster.pick()
     let head: string
     try {
-      head = buildRequestHead(this.#request.raw, this.#route, this.#upstreamOptions, endpoint)
+      head = buildRequestHead(this.#request!.raw, this.#route, this.#upstreamOptions, endpoint)
     } catch (err) {
       // Refused when the route was added (route-check.ts); never sent half-written.
-      this.#request.log.error({ err }, 'legacy websocket: request head not serialisable')
-      this.#downstream.stream.destroy()
+      this.#request!.log.error({ err }, 'legacy websocket: request head not serialisable')
+      this.#down.destroy()
       return
     }
-    this.#bodyLeft = requestBodyLength(this.#request.raw)
+    this.#bodyLeft = requestBodyLength(this.#request!.raw)
 
     core.stats.cluster(cluster.name, 'upstream_cx_total')
     core.stats.cluster(cluster.name, 'upstream_cx_active')
@@ -127,7 +131,7 @@ export class LegacyConnection {
     }
     this.#clearConnectTimer()
     this.#upstream?.destroy()
-    this.#downstream.stream.destroy()
+    this.#down.destroy()
   }
 
   // ---- connected: the request goes out -------------------------------------------------------------
@@ -137,7 +141,7 @@ export class LegacyConnection {
     if (this.#phase !== 'connecting') return
     const up = this.#upstream!
     up.write(head)
-    const early = this.#downstream.head
+    const early = this.#downstream!.head
     if (this.#settings.trustUpstream) {
       // Envoy's original: head, early data, then a blind pipe; the upstream's answer is never read.
       if (early.length > 0) {
@@ -151,7 +155,7 @@ export class LegacyConnection {
     this.#fromClient(early)
     if (this.#bodyLeft > 0) {
       // The rest of the request (a hixie-76 key, a Content-Length body) may still be on its way.
-      const down = this.#downstream.stream
+      const down = this.#down
       down.on('data', this.#fromClient)
       down.on('end', this.#onClientEndEarly)
     }
@@ -168,7 +172,7 @@ export class LegacyConnection {
       this.#bodyLeft -= n
       if (!up.write(n === chunk.length ? chunk : chunk.subarray(0, n)) && this.#bodyLeft > 0) {
         // A large Content-Length body: read no faster than the upstream takes it.
-        const down = this.#downstream.stream
+        const down = this.#down
         down.pause()
         up.once('drain', () => { if (this.#phase === 'handshake' && this.#bodyLeft > 0) down.resume() })
       }
@@ -182,7 +186,7 @@ export class LegacyConnection {
   }
 
   #stopReadingClient (): void {
-    const down = this.#downstream.stream
+    const down = this.#down
     down.removeListener('data', this.#fromClient)
     down.removeListener('end', this.#onClientEndEarly)
     down.pause()
@@ -231,11 +235,11 @@ export class LegacyConnection {
     this.#stopReadingClient()
     this.#held = []
     this.#core.stats.cluster(this.#cluster!.name, 'upstream_cx_destroy')
-    this.#request.log.debug({ statusCode: head.statusCode, cluster: this.#cluster!.name }, 'legacy websocket: upstream refused the upgrade; not tunnelling')
+    this.#request!.log.debug({ statusCode: head.statusCode, cluster: this.#cluster!.name }, 'legacy websocket: upstream refused the upgrade; not tunnelling')
     const up = this.#upstream!
-    const down = this.#downstream.stream
+    const down = this.#down
     this.#toClient(Buffer.from(closingHead(head), 'latin1'))
-    const framing: BodyFraming = bodyFraming(head, this.#request.raw.method ?? 'GET')
+    const framing: BodyFraming = bodyFraming(head, this.#request!.raw.method ?? 'GET')
     let left = framing.kind === 'length' ? framing.length : 0
     const scanner = framing.kind === 'chunked' ? new ChunkedScanner() : undefined
     const done = (): void => {
@@ -253,7 +257,7 @@ export class LegacyConnection {
         try {
           end = scanner.push(chunk)
         } catch (err) {
-          this.#request.log.debug({ err }, 'legacy websocket: malformed chunked body from upstream')
+          this.#request!.log.debug({ err }, 'legacy websocket: malformed chunked body from upstream')
           up.destroy()
           down.destroy()
           return
@@ -282,7 +286,7 @@ export class LegacyConnection {
   #openPipe (answer: Buffer): void {
     this.#phase = 'tunnel'
     const up = this.#upstream!
-    const down = this.#downstream.stream
+    const down = this.#down
     this.#stopReadingClient()
     up.removeListener('error', this.#onUpstreamError)
     up.removeListener('close', this.#onUpstreamClose)
@@ -300,6 +304,9 @@ export class LegacyConnection {
         this.#finish(reason, error ?? this.#error)
       }
     })
+    this.#downstream!.detach()
+    this.#request = undefined
+    this.#downstream = undefined
     // Both sides may already be gone (a client that closed while the answer was read).
     if (down.destroyed || up.destroyed) {
       if (!down.destroyed) down.destroy()
@@ -310,7 +317,7 @@ export class LegacyConnection {
   #toClient (chunk: Buffer): boolean {
     this.#sentToClient = true
     this.#bytesOut += chunk.length
-    return this.#downstream.stream.write(chunk)
+    return this.#down.write(chunk)
   }
 
   // ---- failures before the pipe opens -----------------------------------------------------------------
@@ -332,7 +339,7 @@ export class LegacyConnection {
       // Closed (or reset) before a complete answer: it broke before answering.
       this.#fail(new coreErrors.SwyUpstreamConnectError(this.#cluster!.name, this.#endpoint!.authority, 'connection closed before a response'))
     } else if (this.#phase === 'response') {
-      closeSoon(this.#downstream.stream)
+      closeSoon(this.#down)
     }
   }
 
@@ -354,10 +361,10 @@ export class LegacyConnection {
     this.#clearConnectTimer()
     this.#upstream?.destroy()
     const status = err.statusCode ?? 502
-    const log = this.#request.log
+    const log = this.#request!.log
     if (status >= 500) log.warn({ err, code: err.code }, 'legacy websocket: no pipe to the upstream')
     else log.info({ err, code: err.code }, 'legacy websocket: no pipe to the upstream')
-    const down = this.#downstream
+    const down = this.#downstream!
     this.#stopReadingClient()
     if (this.#sentToClient || down.responseStarted || down.stream.destroyed) {
       down.stream.destroy()

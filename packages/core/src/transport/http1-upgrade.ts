@@ -30,12 +30,14 @@ export class Http1UpgradeTransport implements UpgradeTransport {
     }
     const sock = socket as net.Socket
     let connected = false
-    sock.setTimeout(cluster.connectTimeout, () => {
+    const onConnectTimeout = (): void => {
       if (!connected) fail(Object.assign(new Error(`connect timeout after ${cluster.connectTimeout}ms`), { code: 'ETIMEDOUT' }), 'connect')
-    })
+    }
+    sock.setTimeout(cluster.connectTimeout, onConnectTimeout)
     sock.once(endpoint.secure ? 'secureConnect' : 'connect', () => {
       connected = true
-      sock.setTimeout(0)
+      // With the listener too: a 'timeout' listener left behind would keep this request alive with the tunnel.
+      sock.setTimeout(0, onConnectTimeout)
     })
 
     const req = http.request({
