@@ -5,8 +5,12 @@ import { fileURLToPath } from 'node:url'
 import type { ReadyMessage, RpcRequest, RpcResponse, Sample } from './rpc.ts'
 
 const BENCH_DIR = fileURLToPath(new URL('..', import.meta.url))
-/** How every Node child runs: TypeScript sources via tsx, packages via their `source` export, GC on call. */
-const NODE_ARGS = ['--conditions=source', '--import', 'tsx', '--expose-gc']
+/**
+ * How every Node child runs: the harness's own TypeScript via tsx, GC on call, and the @switchyard packages
+ * as built (`dist/`, what users install). From source, tsx's keepNames gives every closure a `name` property
+ * of its own (a dictionary, ~250 B each), which inflates memory per tunnel; BENCH_FROM_SOURCE=1 measures that.
+ */
+const NODE_ARGS = [...(process.env.BENCH_FROM_SOURCE === '1' ? ['--conditions=source'] : []), '--import', 'tsx', '--expose-gc']
 const READY_TIMEOUT_MS = 30_000
 const STOP_TIMEOUT_MS = 5_000
 
