@@ -14,7 +14,8 @@ export const TOKEN_COOKIE = 'mesh_token'
 export function meshAuthorization (token: string, onHookRefusal: (status: number) => void): { filter: Filter, onRequest: (request: FastifyRequest, reply: FastifyReply) => Promise<void> } {
   const byCookie = (request: FastifyRequest): AuthorizationDecision => {
     const value = new RegExp(`(?:^|;\\s*)${TOKEN_COOKIE}=([^;]*)`).exec(request.headers.cookie ?? '')?.[1]
-    if (value === undefined) return { status: 401 }
+    // Credentials presented but wrong: 403; none at all: 401 (RFC 9110 §15.5.2, §15.5.4).
+    if (value === undefined) return request.headers.authorization === undefined ? { status: 401 } : false
     return safeDecode(value) === token
   }
   return {

@@ -8,7 +8,7 @@ const Port = Type.Integer({ minimum: 0, maximum: 65535, description: '0 = any fr
 export const MeshConfigSchema = Type.Object({
   host: Type.String({ minLength: 1, description: 'the loopback address every node listens on' }),
   /** Accepted as `Authorization: Bearer <token>` and, from the page, as the `mesh_token` cookie. */
-  token: Type.String({ minLength: 8 }),
+  token: Type.String({ minLength: 8, pattern: '^[A-Za-z0-9._~+/-]+=*$', description: 'RFC 6750 b64token' }),
   front: Type.Object({
     port: Port,
     workers: Type.Integer({ minimum: 1, maximum: 64 }),

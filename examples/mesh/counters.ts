@@ -14,10 +14,7 @@ export interface LegacyBytes { up: number, down: number }
 export interface FrontState {
   meter: Meter
   legacy: LegacyBytes
-  /**
-   * Upgrades refused outside the filter chain, by status: 503 while draining (core answers them
-   * before any filter), 401/403 from the legacy route's hook.
-   */
+  /** Upgrades refused outside the filter chain, by status: 401/403 from the legacy route's hook. */
   refused: Counters
   draining: boolean
 }

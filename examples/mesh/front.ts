@@ -94,11 +94,6 @@ export async function startFront (options: FrontOptions): Promise<Front> {
   diagnostics.subscribe('switchyard:upgrade:start', onLegacyStart)
 
   await app.listen({ host: config.host, port: config.front.port })
-  // Added after core adopted the server's other upgrade listeners (onReady): it only counts.
-  app.server.prependListener('upgrade', () => {
-    if (state.draining) refuse(503)
-  })
-
   return {
     app,
     port: (app.server.address() as AddressInfo).port,

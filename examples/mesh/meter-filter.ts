@@ -20,8 +20,9 @@ export function createMeterFilter (onChange: () => void): { filter: Filter, mete
   const filter: Filter = {
     name: 'mesh-meter',
     onResponseHeaders (ctx, status) {
-      if (ctx.upgradeType === null || status === 101) return
-      meter.refused[status] = (meter.refused[status] ?? 0) + 1
+      if (ctx.upgradeType === null) return
+      // A 101 opens a tunnel: the node's active count moved.
+      if (status !== 101) meter.refused[status] = (meter.refused[status] ?? 0) + 1
       onChange()
     },
     onRequestData (ctx, chunk) {

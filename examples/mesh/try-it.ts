@@ -2,12 +2,13 @@
 export function tryItLines (url: string, token: string): string[] {
   const ws = url.replace(/^http/, 'ws')
   const { hostname, port } = new URL(url)
-  const auth = `authorization: 'Bearer ${token}'`
   const wsClient = (path: string, text: string): string =>
-    `node --experimental-websocket --no-warnings -e "const w=new WebSocket('${ws}${path}',{headers:{${auth}}});` +
+    `node --experimental-websocket --no-warnings -e "const w=new WebSocket('${ws}${path}',{headers:{authorization:'Bearer ${token}'}});` +
     `w.onopen=()=>w.send('${text}');w.onmessage=(e)=>{console.log(e.data);w.close()}"`
-  const shout = `node -e "const s=require('net').connect(${port},'${hostname}',()=>s.end('GET /shout HTTP/1.1\\r\\nhost: mesh\\r\\n` +
-    `${auth.replace(': ', ': ').replace(/'/g, '')}\\r\\nconnection: upgrade\\r\\nupgrade: shout\\r\\n\\r\\nhello over h2\\n'));s.pipe(process.stdout)"`
+  // Half-closed once the 101 is in: a FIN before it would end the stream (as in Envoy).
+  const shout = `node -e "const s=require('net').connect(${port},'${hostname}');s.write('GET /shout HTTP/1.1\\r\\nhost: mesh\\r\\n` +
+    `authorization: Bearer ${token}\\r\\nconnection: upgrade\\r\\nupgrade: shout\\r\\n\\r\\nhello over h2\\n');` +
+    `s.once('data',()=>s.end());s.pipe(process.stdout)"`
   return [
     '  try it (another terminal):',
     `    chat over the H2 hop:   ${wsClient('/chat', 'hello from the terminal')}`,

@@ -1,4 +1,5 @@
 /** Clients and waits for the mesh tests: everything on 127.0.0.1, torn down with `t.after`. */
+import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import net from 'node:net'
 import type { TestContext } from 'node:test'
@@ -61,26 +62,31 @@ export async function countersWhen (mesh: Mesh, ok: (c: Counters) => boolean): P
   }
 }
 
-/** Reads `/mesh/events` until a snapshot satisfies `ok`; resolves with it. */
-export async function eventsUntil (url: string, ok: (c: Counters) => boolean): Promise<Counters> {
+/** An open `/mesh/events` stream (the response head is in); `until` reads snapshots until `ok` holds. */
+export async function openEvents (t: TestContext, url: string): Promise<{ until (ok: (c: Counters) => boolean): Promise<Counters> }> {
   const controller = new AbortController()
+  t.after(() => controller.abort())
   const res = await fetch(`${url}/mesh/events`, { signal: controller.signal })
+  assert.equal(res.status, 200)
+  assert.equal(res.headers.get('content-type'), 'text/event-stream')
+  const chunks = res.body![Symbol.asyncIterator]()
   let buffered = ''
-  try {
-    for await (const chunk of res.body!) {
-      buffered += Buffer.from(chunk).toString('utf8')
-      let end: number
-      while ((end = buffered.indexOf('\n\n')) !== -1) {
-        const event = buffered.slice(0, end)
-        buffered = buffered.slice(end + 2)
-        const counters = (JSON.parse(event.replace(/^data: /, '')) as { counters: Counters }).counters
-        if (ok(counters)) return counters
+  return {
+    async until (ok) {
+      for (;;) {
+        let end: number
+        while ((end = buffered.indexOf('\n\n')) !== -1) {
+          const event = buffered.slice(0, end)
+          buffered = buffered.slice(end + 2)
+          const counters = (JSON.parse(event.replace(/^data: /, '')) as { counters: Counters }).counters
+          if (ok(counters)) return counters
+        }
+        const next = await chunks.next()
+        if (next.done === true) throw new Error('the event stream ended first')
+        buffered += Buffer.from(next.value).toString('utf8')
       }
     }
-  } finally {
-    controller.abort()
   }
-  throw new Error('the event stream ended first')
 }
 
 /** A raw TCP client to the front; `t.after` destroys it. */
