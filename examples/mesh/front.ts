@@ -79,6 +79,9 @@ export async function startFront (options: FrontOptions): Promise<Front> {
   // Old style: `/legacy/chat` → the app's `/chat`, bytes piped uninterpreted.
   app.get('/legacy/*', { onRequest: auth.onRequest, useWebsocket: true, upstream: { cluster: 'app', prefixRewrite: '/' } }, proxy)
 
+  // Core refuses a type the route does not enable before any filter runs: its counter moves unseen.
+  app.addHook('onResponse', async (request) => { if (request.headers.upgrade !== undefined) onChange() })
+
   await registerPage(app, config.token)
   registerLiveView(app, totals)
 

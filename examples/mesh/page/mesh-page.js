@@ -30,7 +30,7 @@ function showMessage (m, arrivedOver) {
     text.textContent = m.text
     const via = document.createElement('span')
     via.className = 'via'
-    via.textContent = ` (sent over ${m.via}; arrived over`
+    via.textContent = ` — sent over ${m.via}, arrived over`
     row.append(who, text, via)
     rows.set(m.id, row)
     document.getElementById('messages').prepend(row)
