@@ -1,6 +1,6 @@
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -9,12 +9,20 @@ import { meshFor, testConfig } from './helpers/mesh-clients.ts'
 
 const artifacts = fileURLToPath(new URL('../../test-artifacts/', import.meta.url))
 
-/** Debian's Chromium, headless, with a fresh profile; `t.after` closes it. */
+/** Debian's Chromium (`.ci/run` installs it), or the one `CHROMIUM` names. */
+function chromiumPath (): string {
+  const candidates = [process.env.CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'].filter((p) => p !== undefined && p !== '')
+  const found = candidates.find((p) => existsSync(p!))
+  if (found === undefined) throw new Error('no Chromium found: apt-get install chromium, or set CHROMIUM=/path/to/chromium')
+  return found!
+}
+
+/** Chromium, headless, with a fresh profile; `t.after` closes it. */
 async function openBrowser (t: TestContext): Promise<Page> {
   const profile = mkdtempSync(join(tmpdir(), 'swy-mesh-chromium-'))
   // Without the background-networking flags Chromium's own connections get refused on our machines.
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
+    executablePath: chromiumPath(),
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync']
