@@ -40,7 +40,12 @@ export async function startApp (host: string, port: number): Promise<{ app: Fast
   })
   app.get('/hello', async (request) => ({ hello: 'from the app', via: request.headers['x-forwarded-proto'] ?? null }))
 
-  await app.listen({ host, port })
+  try {
+    await app.listen({ host, port })
+  } catch (err) {
+    await app.close()
+    throw err
+  }
   takeShoutUpgrades(app)
   return { app, port: (app.server.address() as AddressInfo).port }
 }

@@ -1,5 +1,4 @@
 // One front process of `--workers N` (started by workers.ts through node:cluster).
-import type { Counters } from './counters.ts'
 import { startFront, type Front } from './front.ts'
 import { throttle, TotalsMirror } from './stats-feed.ts'
 import { WORKER_ENV, type PrimaryMessage, type WorkerMessage, type WorkerSetup } from './workers.ts'
@@ -8,7 +7,7 @@ const { config, sidecarPort, appPort } = JSON.parse(process.env[WORKER_ENV] ?? '
 const send = (message: WorkerMessage): void => { if (process.connected) process.send!(message) }
 const mirror = new TotalsMirror()
 let front: Front | undefined
-const report = (): void => { if (front !== undefined) send({ type: 'mesh:counters', counters: front.counters() as Counters }) }
+const report = (): void => { if (front !== undefined) send({ type: 'mesh:counters', counters: front.counters() }) }
 
 let draining: Promise<void> | undefined
 function drain (): Promise<void> {

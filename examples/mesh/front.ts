@@ -93,10 +93,14 @@ export async function startFront (options: FrontOptions): Promise<Front> {
     onChange()
   }
   const onLegacyStart = (message: unknown): void => { if ((message as { legacy?: boolean }).legacy === true) onChange() }
+  try {
+    await app.listen({ host: config.host, port: config.front.port })
+  } catch (err) {
+    await app.close()
+    throw err
+  }
   diagnostics.subscribe('switchyard:tunnel:close', onLegacyClose)
   diagnostics.subscribe('switchyard:upgrade:start', onLegacyStart)
-
-  await app.listen({ host: config.host, port: config.front.port })
   return {
     app,
     port: (app.server.address() as AddressInfo).port,

@@ -27,7 +27,12 @@ export async function startSidecar (host: string, port: number, appPort: number,
   })
   await app.register(h2Connect)
   app.route({ method: ['GET', 'POST'], url: '/*', upstream: { cluster: 'app' }, handler: proxy })
-  await app.listen({ host, port })
+  try {
+    await app.listen({ host, port })
+  } catch (err) {
+    await app.close()
+    throw err
+  }
   return {
     app,
     port: (app.server.address() as AddressInfo).port,
