@@ -1,9 +1,9 @@
 // `npm run mesh`: starts [Client] --H1-- [Front] --H2-- [Sidecar --H1-- App] on loopback.
 //   --config <file.json>   the topology (see README); the embedded default needs none
 //   --workers <N>          the front on N processes (node:cluster)
-import { createServer } from 'node:net'
 import { parseArgs } from 'node:util'
 import { defaultConfig, loadConfig, MeshConfigError, resolveConfig, type MeshConfig } from './config.ts'
+import { withFreePorts } from './free-ports.ts'
 import { startMesh } from './mesh.ts'
 import { tryItLines } from './try-it.ts'
 
@@ -16,14 +16,14 @@ try {
     out('usage: npm run mesh [-- --config mesh.json] [-- --workers N]   (see examples/README.md)')
     process.exit(0)
   }
-  config = values.config === undefined ? await withFreePorts(defaultConfig) : await loadConfig(values.config)
+  config = values.config === undefined ? await withFreePorts(defaultConfig, (node, port) => out(`port ${port} (${node}) is busy: using a free one`)) : await loadConfig(values.config)
   if (values.workers !== undefined) config = resolveConfig({ ...config, front: { ...config.front, workers: Number(values.workers) } })
 } catch (err) {
   process.stderr.write(`${err instanceof MeshConfigError ? err.message : String(err)}\n`)
   process.exit(2)
 }
 
-const mesh = await startMesh(config, { accessLog: out })
+const mesh = await startMesh(config, { log: out })
 out(`switchyard mesh on loopback:  [Client] --H1-- [Front :${mesh.ports.front}] --H2-- [Sidecar :${mesh.ports.sidecar} --H1-- App :${mesh.ports.app}]`)
 out(`  front processes: ${config.front.workers}${config.front.workers === 1 ? ' (--workers N for more)' : ' (node:cluster, one port)'}`)
 out(`  open the page (chat + live view of the mesh): ${mesh.url}/`)
@@ -48,22 +48,3 @@ async function stop (signal: NodeJS.Signals): Promise<void> {
 }
 process.on('SIGINT', (signal) => { void stop(signal) })
 process.on('SIGTERM', (signal) => { void stop(signal) })
-
-/** The default's fixed ports, each replaced by any free one when it is taken (with a note). */
-async function withFreePorts (config: MeshConfig): Promise<MeshConfig> {
-  const next = structuredClone(config)
-  for (const node of ['front', 'sidecar', 'app'] as const) {
-    if (await isFree(config.host, config[node].port)) continue
-    out(`port ${config[node].port} (${node}) is busy: using a free one`)
-    next[node].port = 0
-  }
-  return next
-}
-
-function isFree (host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = createServer()
-    probe.once('error', () => resolve(false))
-    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(true)))
-  })
-}

@@ -6,8 +6,8 @@ import { MeshTotals, throttle } from './stats-feed.ts'
 import { startFrontWorkers } from './workers.ts'
 
 export interface MeshOptions {
-  /** Where access-log lines go (default: dropped). */
-  accessLog?: (line: string) => void
+  /** Where the mesh's lines go: the access log, a front worker's unexpected exit (default: dropped). */
+  log?: (line: string) => void
 }
 
 export interface Mesh {
@@ -28,7 +28,7 @@ export interface Mesh {
  * the front — in this process, or on `config.front.workers` processes (node:cluster) sharing its port.
  */
 export async function startMesh (config: MeshConfig, options: MeshOptions = {}): Promise<Mesh> {
-  const accessLog = options.accessLog ?? (() => {})
+  const log = options.log ?? (() => {})
   const totals = new MeshTotals()
   const { host } = config
   const closers: Array<() => Promise<void>> = []
@@ -48,11 +48,11 @@ export async function startMesh (config: MeshConfig, options: MeshOptions = {}):
     const ends = { host, sidecarPort: sidecar.port, appPort: app.port }
     let front: { port: number, close (): Promise<void> }
     if (config.front.workers > 1) {
-      front = await startFrontWorkers({ config, ...ends, totals, accessLog })
+      front = await startFrontWorkers({ config, ...ends, totals, log })
     } else {
       let counters: (() => Record<string, number>) | undefined
       const onChange = throttle(() => { if (counters !== undefined) totals.report('front', counters()) })
-      const single = await startFront({ config, sidecarPort: ends.sidecarPort, appPort: ends.appPort, totals, onChange, accessLog })
+      const single = await startFront({ config, sidecarPort: ends.sidecarPort, appPort: ends.appPort, totals, onChange, accessLog: log })
       counters = single.counters
       totals.report('front', counters())
       front = single

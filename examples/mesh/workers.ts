@@ -25,7 +25,7 @@ export interface WorkerSetup {
 export interface FrontWorkersOptions extends WorkerSetup {
   host: string
   totals: MeshTotals
-  accessLog: (line: string) => void
+  log: (line: string) => void
 }
 
 /**
@@ -35,7 +35,7 @@ export interface FrontWorkersOptions extends WorkerSetup {
  * worker serves the page's event stream shows the whole mesh.
  */
 export async function startFrontWorkers (options: FrontWorkersOptions): Promise<{ port: number, close (): Promise<void> }> {
-  const { config, sidecarPort, appPort, totals, accessLog } = options
+  const { config, sidecarPort, appPort, totals, log } = options
   // The worker runs from source like the rest of the examples, whatever the parent was started with.
   cluster.setupPrimary({
     exec: fileURLToPath(new URL('./front-worker.ts', import.meta.url)),
@@ -44,6 +44,7 @@ export async function startFrontWorkers (options: FrontWorkersOptions): Promise<
   })
   const setup: WorkerSetup = { config, sidecarPort, appPort }
   const workers: Worker[] = []
+  let closing = false
   const broadcast = throttle(() => {
     const message: PrimaryMessage = { type: 'mesh:totals', snapshot: totals.snapshot() }
     for (const w of workers) if (w.isConnected()) w.send(message)
@@ -56,9 +57,12 @@ export async function startFrontWorkers (options: FrontWorkersOptions): Promise<
     const node = `front#${worker.id}`
     worker.on('message', (m: WorkerMessage) => {
       if (m.type === 'mesh:counters') totals.report(node, m.counters)
-      else if (m.type === 'mesh:access') accessLog(`[${node}] ${m.line}`)
+      else if (m.type === 'mesh:access') log(`[${node}] ${m.line}`)
     })
-    worker.on('exit', () => totals.forget(node))
+    worker.on('exit', (code, signal) => {
+      totals.forget(node)
+      if (!closing) log(`[${node}] exited (${signal ?? code}); the other front processes go on`)
+    })
     return await new Promise<number>((resolve, reject) => {
       worker.on('message', (m: WorkerMessage) => { if (m.type === 'mesh:listening') resolve(m.port) })
       worker.once('exit', (code) => reject(new Error(`front worker ${worker.id} exited (${code}) before listening`)))
@@ -66,6 +70,7 @@ export async function startFrontWorkers (options: FrontWorkersOptions): Promise<
   })
 
   const close = async (): Promise<void> => {
+    closing = true
     const exits = workers.filter((w) => !w.isDead()).map((w) => once(w, 'exit'))
     const drain: PrimaryMessage = { type: 'mesh:drain' }
     for (const w of workers) if (w.isConnected()) w.send(drain)

@@ -25,7 +25,7 @@ export function testConfig (overrides: Record<string, unknown> = {}): MeshConfig
 /** Starts a mesh in this process; `t.after` closes it. Access-log lines are kept in `log`. */
 export async function meshFor (t: TestContext, config = testConfig()): Promise<{ mesh: Mesh, log: string[] }> {
   const log: string[] = []
-  const mesh = await startMesh(config, { accessLog: (line) => log.push(line) })
+  const mesh = await startMesh(config, { log: (line) => log.push(line) })
   t.after(() => mesh.close())
   return { mesh, log }
 }
