@@ -8,6 +8,8 @@ import { startMesh } from './mesh.ts'
 import { tryItLines } from './try-it.ts'
 
 const out = (line = ''): void => { process.stdout.write(line + '\n') }
+// `npm run mesh | head`: a reader that went away must not stop the mesh (or its drain).
+process.stdout.on('error', (err: NodeJS.ErrnoException) => { if (err.code !== 'EPIPE') throw err })
 
 let config: MeshConfig
 try {
@@ -25,6 +27,9 @@ try {
 
 const mesh = await startMesh(config, { log: out })
 out(`switchyard mesh on loopback:  [Client] --H1-- [Front :${mesh.ports.front}] --H2-- [Sidecar :${mesh.ports.sidecar} --H1-- App :${mesh.ports.app}]`)
+out(`  front   ${mesh.url}  (HTTP/1.1)`)
+out(`  sidecar http://${config.host}:${mesh.ports.sidecar}  (HTTP/2 cleartext, prior knowledge)`)
+out(`  app     http://${config.host}:${mesh.ports.app}  (HTTP/1.1)`)
 out(`  front processes: ${config.front.workers}${config.front.workers === 1 ? ' (--workers N for more)' : ' (node:cluster, one port)'}`)
 out(`  open the page (chat + live view of the mesh): ${mesh.url}/`)
 for (const line of tryItLines(mesh.url, config.token)) out(line)
