@@ -87,3 +87,24 @@ for (const workers of [1, 2]) {
     await page.screenshot({ path: join(artifacts, `mesh-page-${workers}-front${workers > 1 ? 's' : ''}.png`), fullPage: true })
   })
 }
+
+test('the page shows the drain: its connections keep working through the grace period, then the mesh closes', async (t) => {
+  const { mesh } = await meshFor(t, testConfig({ front: { port: 0, shutdownGracePeriod: 60_000 } }))
+  const page = await openBrowser(t)
+  await page.goto(mesh.url + '/')
+  await page.waitForSelector('[data-conn="h2"].open')
+  await page.waitForSelector('[data-conn="legacy"].open')
+  await cellIs(page, 'active.h2', 1)
+
+  const closing = mesh.close()
+  await page.waitForSelector('#draining', { state: 'visible' })
+  await chat(page, 'still here while draining', 'h2')
+  mkdirSync(artifacts, { recursive: true })
+  await page.screenshot({ path: join(artifacts, 'mesh-page-draining.png'), fullPage: true })
+
+  // The page's own two tunnels are what the drain waits for: it ends when they close.
+  await page.click('#leave')
+  await closing
+  await page.waitForSelector('[data-conn="h2"].closed')
+  await page.waitForSelector('[data-conn="legacy"].closed')
+})

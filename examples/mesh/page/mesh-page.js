@@ -51,6 +51,10 @@ document.getElementById('send').addEventListener('submit', (e) => {
   input.value = ''
 })
 
+document.getElementById('leave').addEventListener('click', () => {
+  for (const ws of Object.values(sockets)) ws.close(1000)
+})
+
 document.getElementById('refused').addEventListener('click', () => {
   const ws = new WebSocket(base + '/shout')
   ws.onerror = () => {}
