@@ -99,6 +99,7 @@ test('the page shows the drain: its connections keep working through the grace p
   const closing = mesh.close()
   await page.waitForSelector('#draining', { state: 'visible' })
   await chat(page, 'still here while draining', 'h2')
+  await cellAbove(page, 'bytes.h2.down', 0)
   mkdirSync(artifacts, { recursive: true })
   await page.screenshot({ path: join(artifacts, 'mesh-page-draining.png'), fullPage: true })
 
