@@ -14,9 +14,10 @@ function drain (): Promise<void> {
   draining ??= (async () => {
     try {
       await front?.close()
-      report()
-    } finally {
       process.exit(0)
+    } catch (err) {
+      process.stderr.write(`front worker: ${String(err)}\n`)
+      process.exit(1)
     }
   })()
   return draining
