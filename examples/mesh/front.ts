@@ -1,0 +1,124 @@
+import diagnostics from 'node:diagnostics_channel'
+import type { AddressInfo } from 'node:net'
+import Fastify, { type FastifyInstance } from 'fastify'
+import switchyard, { proxy } from '@switchyard/core'
+import h2Connect from '@switchyard/h2-connect'
+import websocketTcp from '@switchyard/websocket-tcp'
+import { createAccessLogFilter, type AccessLogLine } from '@switchyard/filters'
+import { meshAuthorization } from './auth.ts'
+import type { MeshConfig } from './config.ts'
+import { frontCounters, type Counters, type FrontState } from './counters.ts'
+import { registerLiveView } from './live-view.ts'
+import { createMeterFilter } from './meter-filter.ts'
+import { registerPage } from './page-routes.ts'
+import { SHOUT } from './shout-service.ts'
+import type { TotalsSource } from './stats-feed.ts'
+
+export interface FrontOptions {
+  config: MeshConfig
+  sidecarPort: number
+  appPort: number
+  /** The mesh's totals the page shows (this process's or, with workers, the primary's). */
+  totals: TotalsSource
+  /** Called (often) when this front's counters may have moved. */
+  onChange: () => void
+  /** One line per closed stream, from the access-log filter. */
+  accessLog: (line: string) => void
+}
+
+export interface Front {
+  app: FastifyInstance
+  port: number
+  counters (): Counters
+  /** Refuses new upgrades (503), lets open tunnels run `shutdownGracePeriod` ms, closes the rest. */
+  close (): Promise<void>
+}
+
+/**
+ * The front proxy: HTTP/1.1 in. New-style routes go over HTTP/2 to the sidecar (extended CONNECT);
+ * the legacy route is a raw TCP pipe straight to the app, as Envoy's `use_websocket` was: it cannot
+ * ride an HTTP/2 stream. The default chain (meter, access log, authorization) sees every new-style
+ * upgrade and its bytes; the legacy route runs Fastify hooks only, no filter, so it checks the token in one.
+ */
+export async function startFront (options: FrontOptions): Promise<Front> {
+  const { config, sidecarPort, appPort, totals, onChange } = options
+  const app = Fastify({ logger: { level: process.env.LOG_LEVEL ?? 'warn' } })
+  const { filter: meterFilter, meter } = createMeterFilter(onChange)
+  const state: FrontState = { meter, legacy: { up: 0, down: 0 }, refused: {}, draining: false }
+  const refuse = (status: number): void => {
+    state.refused[status] = (state.refused[status] ?? 0) + 1
+    onChange()
+  }
+  const auth = meshAuthorization(config.token, refuse)
+
+  await app.register(switchyard, {
+    clusters: {
+      sidecar: { endpoints: [`http://${config.host}:${sidecarPort}`], protocol: 'http2' },
+      app: { endpoints: [`${config.host}:${appPort}`] }
+    },
+    upgradeConfigs: [{ upgradeType: 'websocket' }],
+    filters: [
+      meterFilter,
+      createAccessLogFilter({ logger: { info: (line) => options.accessLog(formatAccess(line as AccessLogLine)) } }),
+      auth.filter
+    ],
+    shutdownGracePeriod: config.front.shutdownGracePeriod
+  })
+  await app.register(h2Connect)
+  await app.register(websocketTcp)
+
+  // New style, over the H2 hop: WebSocket enabled plugin-wide.
+  app.get('/chat', { upstream: { cluster: 'sidecar' } }, proxy)
+  app.get('/echo', { upstream: { cluster: 'sidecar' } }, proxy)
+  app.get('/hello', { upstream: { cluster: 'sidecar' } }, proxy)
+  // A non-WebSocket upgrade: this route enables `shout` and turns WebSocket off (Envoy's truth table).
+  app.get('/shout', {
+    upgradeConfigs: [{ upgradeType: SHOUT, enabled: true }, { upgradeType: 'websocket', enabled: false }],
+    upstream: { cluster: 'sidecar' }
+  }, proxy)
+  // Old style: `/legacy/chat` → the app's `/chat`, bytes piped uninterpreted.
+  app.get('/legacy/*', { onRequest: auth.onRequest, useWebsocket: true, upstream: { cluster: 'app', prefixRewrite: '/' } }, proxy)
+
+  // Core refuses a type the route does not enable before any filter runs: its counter moves unseen.
+  app.addHook('onResponse', async (request) => { if (request.headers.upgrade !== undefined) onChange() })
+
+  await registerPage(app, config.token)
+  registerLiveView(app, totals)
+
+  const onLegacyClose = (message: unknown): void => {
+    const m = message as { legacy?: boolean, bytesFromDownstream: number, bytesFromUpstream: number }
+    if (m.legacy !== true) return
+    state.legacy.up += m.bytesFromDownstream
+    state.legacy.down += m.bytesFromUpstream
+    onChange()
+  }
+  const onLegacyStart = (message: unknown): void => { if ((message as { legacy?: boolean }).legacy === true) onChange() }
+  try {
+    await app.listen({ host: config.host, port: config.front.port })
+  } catch (err) {
+    await app.close()
+    throw err
+  }
+  diagnostics.subscribe('switchyard:tunnel:close', onLegacyClose)
+  diagnostics.subscribe('switchyard:upgrade:start', onLegacyStart)
+  return {
+    app,
+    port: (app.server.address() as AddressInfo).port,
+    counters: () => frontCounters(app, state),
+    async close () {
+      state.draining = true
+      onChange()
+      try {
+        await app.close()
+      } finally {
+        diagnostics.unsubscribe('switchyard:tunnel:close', onLegacyClose)
+        diagnostics.unsubscribe('switchyard:upgrade:start', onLegacyStart)
+      }
+    }
+  }
+}
+
+function formatAccess (l: AccessLogLine): string {
+  return `access ${l.method} ${l.path} ${l.upgradeType ?? 'http'} ${l.status ?? '-'} ` +
+    `up=${l.bytesFromDownstream} down=${l.bytesFromUpstream} ${Math.round(l.durationMs)}ms closedBy=${l.closedBy} reason=${l.reason}`
+}

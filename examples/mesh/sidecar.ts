@@ -1,0 +1,41 @@
+import type { AddressInfo } from 'node:net'
+import Fastify, { type FastifyInstance } from 'fastify'
+import switchyard, { proxy } from '@switchyard/core'
+import h2Connect from '@switchyard/h2-connect'
+import { sidecarCounters, type Counters } from './counters.ts'
+import { createMeterFilter } from './meter-filter.ts'
+import { SHOUT } from './shout-service.ts'
+
+export interface Sidecar {
+  app: FastifyInstance
+  port: number
+  counters (): Counters
+}
+
+/**
+ * The app's sidecar: HTTP/2 in (h2c; extended CONNECT turned back into an HTTP/1.1 upgrade by
+ * @switchyard/h2-connect), HTTP/1.1 out to the app. Every path goes to the app.
+ */
+export async function startSidecar (host: string, port: number, appPort: number, onChange: () => void): Promise<Sidecar> {
+  // Before Node 24, close() otherwise waits for the front to close its HTTP/2 connection.
+  const app = Fastify({ http2: true, forceCloseConnections: true }) as unknown as FastifyInstance
+  const { filter, meter } = createMeterFilter(onChange)
+  await app.register(switchyard, {
+    clusters: { app: { endpoints: [`${host}:${appPort}`] } },
+    upgradeConfigs: [{ upgradeType: 'websocket' }, { upgradeType: SHOUT }],
+    filters: [filter]
+  })
+  await app.register(h2Connect)
+  app.route({ method: ['GET', 'POST'], url: '/*', upstream: { cluster: 'app' }, handler: proxy })
+  try {
+    await app.listen({ host, port })
+  } catch (err) {
+    await app.close()
+    throw err
+  }
+  return {
+    app,
+    port: (app.server.address() as AddressInfo).port,
+    counters: () => sidecarCounters(app, meter)
+  }
+}
