@@ -240,3 +240,23 @@ export async function upgradesSettled (app: FastifyInstance): Promise<void> {
     onClose()
   })
 }
+
+/**
+ * Resolves once every named gauge of `app.switchyard.stats()` is zero, waiting on `switchyard:tunnel:close`
+ * events (new-style and legacy streams both publish one after decrementing their gauge).
+ */
+export async function gaugesSettled (app: FastifyInstance, names: readonly string[]): Promise<void> {
+  const busy = (): boolean => names.some((name) => (app.switchyard.stats()[name] ?? 0) !== 0)
+  if (!busy()) return
+  await new Promise<void>((resolve) => {
+    const channel = diagnostics.channel('switchyard:tunnel:close')
+    const onClose = (): void => {
+      if (!busy()) {
+        channel.unsubscribe(onClose)
+        resolve()
+      }
+    }
+    channel.subscribe(onClose)
+    onClose()
+  })
+}
