@@ -6,7 +6,8 @@ import type { FastifyInstance } from 'fastify'
 /**
  * A raw HTTP/1.1 upstream whose behaviour is chosen by the request path, for hostile-input tables:
  * `/accept` (101 naming the requested type, then echo), `/garbage`, `/close-on-head`, `/reset-on-head`,
- * `/101-no-upgrade`, `/101-other`, `/half-101`, `/silent` (never answers), anything else a plain 200.
+ * `/101-no-upgrade`, `/101-other`, `/half-101`, `/silent` (never answers), the refusals `/426`, `/426-keep-alive`,
+ * `/200-upgrade`, `/302`, `/500`, and the cases of `answer` below; anything else a plain 200.
  * Every request head it receives is recorded, with the bytes that followed it.
  */
 export interface ScriptedUpstream {
@@ -16,6 +17,10 @@ export interface ScriptedUpstream {
   /** Bytes received after each head, keyed by the head's index. */
   after: Map<number, string>
   sockets: Set<net.Socket>
+  /** For each head, the number of the connection it came on (connections are numbered from 0 as accepted). */
+  headConnection: number[]
+  /** Connections accepted so far. */
+  readonly connections: number
   close (): Promise<void>
 }
 
@@ -23,7 +28,10 @@ export async function scriptedUpstream (): Promise<ScriptedUpstream> {
   const heads: string[] = []
   const after = new Map<number, string>()
   const sockets = new Set<net.Socket>()
+  const headConnection: number[] = []
+  let connections = 0
   const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    const connection = connections++
     sockets.add(socket)
     socket.on('close', () => sockets.delete(socket))
     socket.on('error', () => {})
@@ -39,6 +47,7 @@ export async function scriptedUpstream (): Promise<ScriptedUpstream> {
       if (end === -1) return
       const head = buf.subarray(0, end).toString('latin1')
       index = heads.push(head) - 1
+      headConnection[index] = connection
       const rest = buf.subarray(end + 4)
       if (rest.length > 0) after.set(index, rest.toString('latin1'))
       answer(socket, head)
@@ -52,6 +61,8 @@ export async function scriptedUpstream (): Promise<ScriptedUpstream> {
     heads,
     after,
     sockets,
+    headConnection,
+    get connections () { return connections },
     close: async () => {
       for (const s of sockets) s.destroy()
       server.close()
@@ -93,6 +104,69 @@ function answer (socket: net.Socket, head: string): void {
       return
     case '/426':
       socket.end('HTTP/1.1 426 Upgrade Required\r\ncontent-length: 4\r\n\r\nnope')
+      return
+    case '/426-keep-alive':
+      // A refusal that keeps the connection open, so a pipelined request would be read next.
+      socket.write('HTTP/1.1 426 Upgrade Required\r\ncontent-length: 4\r\nconnection: keep-alive\r\n\r\nnope')
+      return
+    case '/200-upgrade':
+      socket.write('HTTP/1.1 200 OK\r\nconnection: upgrade\r\nupgrade: websocket\r\ncontent-length: 2\r\n\r\nno')
+      return
+    case '/302':
+      socket.end('HTTP/1.1 302 Found\r\nlocation: /elsewhere\r\ncontent-length: 0\r\n\r\n')
+      return
+    case '/500':
+      socket.end('HTTP/1.1 500 Internal Server Error\r\ncontent-length: 4\r\n\r\nboom')
+      return
+    case '/bad-accept':
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: ${type}\r\nconnection: upgrade\r\nsec-websocket-accept: d3Jvbmc=\r\n\r\n`)
+      socket.on('data', (d) => socket.write(d))
+      socket.on('end', () => socket.end())
+      return
+    case '/101-case':
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: ${type.toUpperCase()}\r\nconnection: Upgrade\r\n\r\n`)
+      socket.on('data', (d) => socket.write(d))
+      socket.on('end', () => socket.end())
+      return
+    case '/101-two':
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: ${type}, other\r\nconnection: upgrade\r\n\r\n`)
+      return
+    case '/100-then-101':
+      socket.write('HTTP/1.1 100 Continue\r\n\r\n')
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: ${type}\r\nconnection: upgrade\r\n\r\n`)
+      socket.on('data', (d) => socket.write(d))
+      socket.on('end', () => socket.end())
+      return
+    case '/101-with-data':
+      // The upstream speaks first, in the same write as its 101.
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: ${type}\r\nconnection: upgrade\r\n\r\nHELLO`)
+      socket.on('data', (d) => socket.write(d))
+      socket.on('end', () => socket.end())
+      return
+    case '/close-after-101':
+      socket.end(`HTTP/1.1 101 Switching Protocols\r\nupgrade: ${type}\r\nconnection: upgrade\r\n\r\nBYE`)
+      return
+    case '/reset-after-101':
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: ${type}\r\nconnection: upgrade\r\n\r\n`, () => socket.resetAndDestroy())
+      return
+    case '/reset-on-data':
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: ${type}\r\nconnection: upgrade\r\n\r\n`)
+      socket.once('data', () => socket.resetAndDestroy())
+      return
+    case '/garbage-open':
+      // Not HTTP, and the connection stays open: the parser error alone must end the exchange.
+      socket.write('\x00\x01\x02 garbage\r\n\r\n')
+      return
+    case '/half-101-open':
+      socket.write('HTTP/1.1 101 Swi')
+      return
+    case '/huge-head':
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: ${type}\r\nconnection: upgrade\r\nx-big: ${'b'.repeat(100 * 1024)}\r\n\r\n`)
+      return
+    case '/http10-101':
+      socket.write(`HTTP/1.0 101 Switching Protocols\r\nupgrade: ${type}\r\nconnection: upgrade\r\n\r\n`)
+      socket.on('data', (d) => socket.write(d))
+      socket.on('end', () => socket.end())
       return
     default:
       plain(socket)
@@ -158,6 +232,26 @@ export async function upgradesSettled (app: FastifyInstance): Promise<void> {
     const onClose = (): void => {
       // The gauge is decremented before the event is published.
       if (active() === 0) {
+        channel.unsubscribe(onClose)
+        resolve()
+      }
+    }
+    channel.subscribe(onClose)
+    onClose()
+  })
+}
+
+/**
+ * Resolves once every named gauge of `app.switchyard.stats()` is zero, waiting on `switchyard:tunnel:close`
+ * events (new-style and legacy streams both publish one after decrementing their gauge).
+ */
+export async function gaugesSettled (app: FastifyInstance, names: readonly string[]): Promise<void> {
+  const busy = (): boolean => names.some((name) => (app.switchyard.stats()[name] ?? 0) !== 0)
+  if (!busy()) return
+  await new Promise<void>((resolve) => {
+    const channel = diagnostics.channel('switchyard:tunnel:close')
+    const onClose = (): void => {
+      if (!busy()) {
         channel.unsubscribe(onClose)
         resolve()
       }

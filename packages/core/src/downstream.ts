@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { serializeHeaders, type Headers } from './headers.js'
+import { headerTokens, serializeHeaders, type Headers } from './headers.js'
 
 /**
  * The client side of an upgrade: an HTTP/1.1 socket here, an HTTP/2 stream in @switchyard/h2-connect.
@@ -63,7 +63,8 @@ export class Http1Downstream implements Downstream {
       if (key === 'keep-alive' || key === 'transfer-encoding') continue
       res.setHeader(key, headers[key]!)
     }
-    if (headers.connection === undefined) res.setHeader('connection', 'close')
+    // A relayed `keep-alive` would tell the client to pipeline onto a connection that is closing (RFC 9112 §9.6).
+    if (headers.connection === undefined || headerTokens(headers.connection).includes('keep-alive')) res.setHeader('connection', 'close')
     res.writeHead(statusCode)
     res.once('finish', () => closeSoon(this.stream))
   }

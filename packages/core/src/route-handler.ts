@@ -13,7 +13,9 @@ import { kRouteState, kUpgrade } from './symbols.js'
 export function resolveUpgrade (core: SwitchyardCore, route: RouteState | undefined, upgradeType: string): { enabled: boolean, filters: Filter[] } {
   const hcm = core.upgradeConfigs.get(upgradeType)
   const routeEnabled = route?.upgradeConfigs.get(upgradeType)
-  const enabled = routeEnabled ?? (hcm !== undefined ? hcm.enabled : false)
+  // h2c is never tunnelled, whatever the configs say (RFC 9113 §3.1; h2c smuggling). The HTTP/1.1 listener
+  // strips it; an HTTP/2 extended CONNECT with `:protocol: h2c` arrives here as the type `h2c`.
+  const enabled = upgradeType !== 'h2c' && (routeEnabled ?? (hcm !== undefined ? hcm.enabled : false))
   return { enabled, filters: hcm?.filters ?? core.filters }
 }
 

@@ -64,6 +64,14 @@ export function createConnectListener (holder: CoreHolder, options: ExtendedConn
       ? carried.toUpperCase()
       : 'GET'
     const down = fromExtendedConnect(req.rawHeaders, protocol ?? 'CONNECT', authority, method)
+    // Core's `maxRequestHeaders` (Envoy's max_request_headers_count), counted on the HTTP/1.1-shaped request
+    // as on the front: the 'upgrade' listener that checks it never sees an extended CONNECT.
+    if (down.rawHeaders.length / 2 > core.maxRequestHeaders) {
+      res.statusCode = 431
+      res.end()
+      stopClient(stream)
+      return
+    }
 
     // Shape the request in place (Fastify and core read `headers`, `rawHeaders`, `method`, `url`).
     const raw = req.rawHeaders

@@ -48,6 +48,8 @@ export class LegacyConnection {
   #endpoint: Endpoint | undefined
   #upstream: Duplex | undefined
   #connectTimer: NodeJS.Timeout | undefined
+  /** `upstream.idleTimeout` while the guard waits for the answer (the Tunnel's own timer takes over after). */
+  #answerTimer: NodeJS.Timeout | undefined
   #tunnel: Tunnel | undefined
   /** Request bytes (Content-Length, hixie-76 key) still to forward before the upstream answers. */
   #bodyLeft = 0
@@ -152,6 +154,9 @@ export class LegacyConnection {
       return
     }
     this.#phase = 'handshake'
+    // Envoy's idle timeout runs from connect (its pipe is already open): a silent upstream must not hold both connections.
+    const idle = this.#upstreamOptions.idleTimeout
+    if (idle !== undefined && idle > 0) this.#answerTimer = setTimeout(this.#onAnswerIdle, idle)
     this.#fromClient(early)
     if (this.#bodyLeft > 0) {
       // The rest of the request (a hixie-76 key, a Content-Length body) may still be on its way.
@@ -165,6 +170,7 @@ export class LegacyConnection {
   /** Forwards what belongs to the request; holds the rest until the upstream accepts. */
   #fromClient = (chunk: Buffer): void => {
     if (chunk.length === 0) return
+    this.#answerTimer?.refresh()
     this.#bytesIn += chunk.length
     const n = Math.min(this.#bodyLeft, chunk.length)
     const up = this.#upstream!
@@ -195,6 +201,7 @@ export class LegacyConnection {
   // ---- the upstream's answer (smuggling guard) -----------------------------------------------------
 
   #onAnswer = (chunk: Buffer): void => {
+    this.#answerTimer?.refresh()
     this.#answer = this.#answer.length === 0 ? chunk : Buffer.concat([this.#answer, chunk])
     for (;;) {
       let head: ResponseHead | null
@@ -231,6 +238,7 @@ export class LegacyConnection {
    * no held or later client byte reaches the upstream, and both connections close once it is relayed.
    */
   #relayRefusal (head: ResponseHead, rest: Buffer): void {
+    this.#clearConnectTimer()
     this.#phase = 'response'
     this.#stopReadingClient()
     this.#held = []
@@ -284,6 +292,7 @@ export class LegacyConnection {
 
   /** Opens the raw pipe: the upstream's answer so far first, then held client bytes, then the Tunnel. */
   #openPipe (answer: Buffer): void {
+    this.#clearConnectTimer()
     this.#phase = 'tunnel'
     const up = this.#upstream!
     const down = this.#down
@@ -377,6 +386,18 @@ export class LegacyConnection {
   #clearConnectTimer (): void {
     if (this.#connectTimer !== undefined) clearTimeout(this.#connectTimer)
     this.#connectTimer = undefined
+    if (this.#answerTimer !== undefined) clearTimeout(this.#answerTimer)
+    this.#answerTimer = undefined
+  }
+
+  /** No byte either way for `idleTimeout` ms before the answer: both sides close, as the Tunnel's idle timeout does. */
+  #onAnswerIdle = (): void => {
+    this.#answerTimer = undefined
+    if (this.#phase !== 'handshake') return
+    this.#core.stats.inc('downstream_rq_idle_timeout')
+    this.#finish('idle_timeout', this.#error)
+    this.#upstream?.destroy()
+    this.#downstream.stream.destroy()
   }
 
   #finish (reason: string, error: Error | undefined): void {

@@ -24,6 +24,8 @@ export function parseResponseHead (buf: Buffer): ResponseHead | null {
     if (buf.length > MAX_RESPONSE_HEAD) throw new Error(`a response head over ${MAX_RESPONSE_HEAD} bytes`)
     return null
   }
+  // A complete head may arrive in one read past the limit: it is refused all the same.
+  if (end + 4 > MAX_RESPONSE_HEAD) throw new Error(`a response head over ${MAX_RESPONSE_HEAD} bytes`)
   const lines = buf.toString('latin1', 0, end).split('\r\n')
   const statusLine = lines[0]!
   const m = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(statusLine)

@@ -17,6 +17,11 @@ test('waits for more bytes while the head is incomplete, and refuses one that is
   assert.throws(() => parseResponseHead(Buffer.from('HTTP/1.1 200 OK\r\nno colon\r\n\r\n')), /malformed/)
 })
 
+test('refuses a complete head over the limit that arrives in one buffer', () => {
+  const big = Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nx-big: ${'b'.repeat(MAX_RESPONSE_HEAD)}\r\n\r\n`)
+  assert.throws(() => parseResponseHead(big), /over/)
+})
+
 test('tells how a relayed body ends', () => {
   const head = (s: string) => parseResponseHead(Buffer.from(s))!
   assert.deepEqual(bodyFraming(head('HTTP/1.1 426 X\r\nContent-Length: 7\r\n\r\n'), 'GET'), { kind: 'length', length: 7 })
