@@ -27,6 +27,7 @@ for (const mode of modes) {
 
     ;(await upstreamSide).resetAndDestroy()
     await client.done
+    client.socket.end()
     assert.equal(client.received.includes('after'), false)
 
     await watch.settled(h2Port === undefined ? {} : { keep: (s) => s.remotePort === h2Port || s.localPort === h2Port, extra: 2 })

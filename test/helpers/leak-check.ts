@@ -12,14 +12,15 @@ import assert from 'node:assert/strict'
 import type { FastifyInstance } from 'fastify'
 
 /**
- * Counts of live connection handles (TCP sockets, connected or connecting, accepted or opened) and
- * child-process pipes. Listening servers are left out: Node emits a server's 'close' before libuv
- * releases its handle, so an earlier test's server may still count; timers come and go on their own.
+ * Counts of live connection handles (TCP sockets, connected or connecting, accepted or opened).
+ * Listening servers are left out (Node emits a server's 'close' before libuv releases its handle, so
+ * an earlier test's server may still count), and so are child-process pipes (a killed fixture's go
+ * with it) and timers.
  */
 export function handleCounts (): Record<string, number> {
   const counts: Record<string, number> = {}
   for (const kind of process.getActiveResourcesInfo()) {
-    if (kind !== 'TCPSocketWrap' && kind !== 'TCPWrap' && kind !== 'PipeWrap') continue
+    if (kind !== 'TCPSocketWrap' && kind !== 'TCPWrap') continue
     counts[kind] = (counts[kind] ?? 0) + 1
   }
   return counts
