@@ -27,7 +27,7 @@ export function handleCounts (): Record<string, number> {
 }
 
 export interface HandleWatch {
-  /** Sockets opened or accepted since the watch began, in order. */
+  /** Sockets opened or accepted since the watch began that have not closed yet, in order. */
   readonly sockets: net.Socket[]
   /**
    * Takes the baseline the later check compares against, once every socket already destroyed (an
@@ -41,31 +41,33 @@ export interface HandleWatch {
   settled (options?: { keep?: (socket: net.Socket) => boolean, extra?: number }): Promise<void>
 }
 
-// Every socket of the process, from the first import on. `socket.closed` turns true before libuv has
-// released the handle; the 'close' event comes after it, so that is what is awaited.
-const everySocket: net.Socket[] = []
-const released = new WeakMap<net.Socket, Promise<void>>()
+// Every socket of the process not yet closed, from the first import on, with its sequence number and
+// the promise of its release. `socket.closed` turns true before libuv has released the handle; the
+// 'close' event comes after it, so that is what is awaited. Closed sockets are dropped (load tests
+// open tens of thousands).
+const live = new Map<net.Socket, { seq: number, released: Promise<void> }>()
+let opened = 0
 function onSocket (message: unknown): void {
   const socket = (message as { socket: net.Socket }).socket
-  everySocket.push(socket)
-  released.set(socket, new Promise((resolve) => socket.once('close', () => resolve())))
+  const seq = opened++
+  live.set(socket, { seq, released: new Promise((resolve) => socket.once('close', () => { live.delete(socket); resolve() })) })
 }
 diagnostics.subscribe('net.client.socket', onSocket)
 diagnostics.subscribe('net.server.socket', onSocket)
 
 /** Starts watching sockets. Call `mark()` once the servers are listening. */
 export function watchHandles (_t?: TestContext): HandleWatch {
-  const first = everySocket.length
+  const first = opened
+  const since = (): Array<[net.Socket, { seq: number, released: Promise<void> }]> => [...live].filter(([, v]) => v.seq >= first)
   let baseline: Record<string, number> = handleCounts()
   return {
-    get sockets () { return everySocket.slice(first) },
+    get sockets () { return since().map(([s]) => s) },
     async mark () {
-      await Promise.all(everySocket.filter((s) => s.destroyed).map((s) => released.get(s)))
+      await Promise.all([...live].filter(([s]) => s.destroyed).map(([, v]) => v.released))
       baseline = handleCounts()
     },
     async settled ({ keep, extra = 0 } = {}) {
-      const waited = everySocket.slice(first).filter((s) => keep?.(s) !== true)
-      await Promise.all(waited.map((s) => released.get(s)))
+      await Promise.all(since().filter(([s]) => keep?.(s) !== true).map(([, v]) => v.released))
       const now = handleCounts()
       const expected = { ...baseline, TCPSocketWrap: (baseline.TCPSocketWrap ?? 0) + extra }
       if (expected.TCPSocketWrap === 0) delete expected.TCPSocketWrap
