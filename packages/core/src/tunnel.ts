@@ -140,7 +140,13 @@ export class Tunnel {
     if (!isHttp2Stream(source)) { sink.end(); return }
     // Node ends an HTTP/2 stream's readable side before it reports a peer's RST_STREAM: wait a turn,
     // so a reset is carried as a reset rather than as a half-close.
-    setImmediate(() => { if (!wasReset(source)) sink.end() })
+    setImmediate(() => {
+      if (wasReset(source)) return
+      sink.end()
+      // RFC 9113 §8.1: RST_STREAM NO_ERROR after the peer's END_STREAM asks us to stop sending. Node then
+      // keeps the stream open until its pending writes finish, which they never will: close it here.
+      if ((source as { closed?: boolean }).closed === true && !source.destroyed) source.destroy()
+    })
   }
 
   #noteError (side: 'downstream' | 'upstream', err: Error & { code?: string }): void {

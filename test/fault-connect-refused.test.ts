@@ -1,0 +1,35 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { unusedPort } from './helpers/start-proxy.ts'
+import { rawClient, wsUpgradeHead, parseHead } from './helpers/raw-client.ts'
+import { modes, startMode } from './helpers/tunnel-modes.ts'
+import { startNode } from './helpers/h2-mesh.ts'
+import { gaugesAtZero, watchHandles } from './helpers/leak-check.ts'
+
+// Envoy answers 503 when the upstream connection fails ("upstream connect error or disconnect/reset
+// before headers"); no tunnel is made and nothing is held.
+for (const mode of modes) {
+  test(`an upgrade to an endpoint that refuses the connection gets 503 and frees everything (${mode})`, { timeout: 10_000 }, async (t) => {
+    const watch = watchHandles(t)
+    const { port, apps, h2Port } = await startMode(t, mode, await unusedPort())
+    await watch.mark()
+    const client = await rawClient(t, port, wsUpgradeHead('/refused'))
+    await client.done
+    client.socket.end()
+    assert.equal(parseHead(client.received)?.status, 503)
+    await watch.settled(h2Port === undefined ? {} : { keep: (s) => s.remotePort === h2Port || s.localPort === h2Port, extra: 2 })
+    await gaugesAtZero(apps)
+  })
+}
+
+test('an upgrade through a front whose sidecar refuses the connection gets 503 and frees everything', { timeout: 10_000 }, async (t) => {
+  const watch = watchHandles(t)
+  const front = await startNode(t, { listen: 'http1', upstream: `127.0.0.1:${await unusedPort()}`, upstreamProtocol: 'http2' })
+  await watch.mark()
+  const client = await rawClient(t, front.port, wsUpgradeHead('/refused'))
+  await client.done
+  client.socket.end()
+  assert.equal(parseHead(client.received)?.status, 503)
+  await watch.settled()
+  await gaugesAtZero([front.app])
+})
