@@ -397,7 +397,7 @@ export class LegacyConnection {
     this.#core.stats.inc('downstream_rq_idle_timeout')
     this.#finish('idle_timeout', this.#error)
     this.#upstream?.destroy()
-    this.#downstream.stream.destroy()
+    this.#down.destroy()
   }
 
   #finish (reason: string, error: Error | undefined): void {
