@@ -22,17 +22,22 @@ export class UpgradeDispatch {
   readonly #core: SwitchyardCore
   readonly #registry: RouteRegistry
   readonly #foreign: UpgradeListener[] = []
+  #server: Server | undefined
   readonly listener: UpgradeListener
+  readonly connectListener: UpgradeListener
 
   constructor (fastify: FastifyInstance, core: SwitchyardCore, registry: RouteRegistry) {
     this.#fastify = fastify
     this.#core = core
     this.#registry = registry
     this.listener = (req, socket, head) => this.#onUpgrade(req, socket, head)
+    this.connectListener = (req, socket) => this.#onConnect(req, socket)
   }
 
   attach (server: Server): void {
+    this.#server = server
     server.on('upgrade', this.listener)
+    server.on('connect', this.connectListener)
     this.adoptForeign(server)
     // A listener added later (a plugin registered after ready) is adopted on the next tick.
     server.on('newListener', (event: string | symbol, fn: UpgradeListener) => {
@@ -42,6 +47,7 @@ export class UpgradeDispatch {
 
   detach (server: Server): void {
     server.removeListener('upgrade', this.listener)
+    server.removeListener('connect', this.connectListener)
   }
 
   /** Takes every other `'upgrade'` listener off the server; they are called from here instead. */
@@ -85,6 +91,23 @@ export class UpgradeDispatch {
       ;(req as IncomingMessage & { [kUpgrade]?: UpgradeContext })[kUpgrade] = ctx
     }
     this.#fastify.routing(req, res)
+  }
+
+  /**
+   * An HTTP/1.1 CONNECT. Envoy treats it as the upgrade type `CONNECT`, off by default, and refuses it
+   * with 403 when not configured; Switchyard does not tunnel CONNECT, so it always answers that way.
+   * Without a listener Node would drop the socket with no answer. A `'connect'` listener of the
+   * application's own is left to answer instead.
+   */
+  #onConnect (req: IncomingMessage, socket: Duplex): void {
+    if ((this.#server?.listenerCount('connect') ?? 0) > 1) return
+    socket.on('error', destroyOnError)
+    if (this.#core.closing) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
+      return
+    }
+    this.#core.stats.inc('downstream_rq_ws_on_non_ws_route')
+    socket.end('HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
   }
 
   /** Routes an upgrade that did not come through the `'upgrade'` event (h2-connect's extended CONNECT). */
