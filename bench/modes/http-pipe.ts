@@ -1,5 +1,6 @@
 import { createServer } from 'node:http'
-import { connect, type AddressInfo, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
+import { listenSpliced, splice } from '../lib/splice.ts'
 import type { Listen, ListenOptions, ProxyMode } from './mode.ts'
 
 /**
@@ -14,31 +15,14 @@ export const mode: ProxyMode = {
 }
 
 export const listen: Listen = async (options: ListenOptions) => {
-  const upstreamPort = Number(options.upstreamPort)
   const sockets = new Set<Socket>()
   const server = createServer()
   server.on('upgrade', (req, a: Socket, head: Buffer) => {
-    const b = connect({ port: upstreamPort, host: '127.0.0.1', noDelay: true })
-    sockets.add(a).add(b)
+    const b = splice(a, Number(options.upstreamPort), sockets)
     let raw = `${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/1.1\r\n`
     for (let i = 0; i < req.rawHeaders.length; i += 2) raw += `${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}\r\n`
     b.write(raw + '\r\n')
     if (head.length > 0) b.write(head)
-    a.once('close', () => sockets.delete(a))
-    b.once('close', () => sockets.delete(b))
-    a.pipe(b)
-    b.pipe(a)
-    a.on('error', () => b.destroy())
-    b.on('error', () => a.destroy())
-    a.on('close', () => b.destroy())
-    b.on('close', () => a.destroy())
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve())
-      for (const socket of sockets) socket.destroy()
-    })
-  }
+  return listenSpliced(server, sockets)
 }
