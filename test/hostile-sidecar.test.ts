@@ -6,7 +6,7 @@ import { once } from 'node:events'
 import Fastify, { type FastifyInstance } from 'fastify'
 import switchyard, { proxy } from '@switchyard/core'
 import h2Connect from '@switchyard/h2-connect'
-import { gaugesSettled, scriptedUpstream, type ScriptedUpstream } from './helpers/hostile.ts'
+import { gaugesSettled, rawH2Stream, scriptedUpstream, type ScriptedUpstream } from './helpers/hostile.ts'
 
 /**
  * Hostile inputs against a sidecar (an h2c Fastify server with @switchyard/h2-connect, HTTP/1.1 to a
@@ -199,6 +199,52 @@ for (const c of cases) {
   })
 }
 
-test('the sidecar table holds at least forty cases', () => {
-  assert.ok(cases.length >= 40, `${cases.length} cases`)
+/**
+ * Frames node:http2's client will not build, sent by hand: nghttp2 checks them before Node or Switchyard see
+ * the stream (RFC 8441 §4: an extended CONNECT carries `:scheme` and `:path`; RFC 9113 §8.2: no
+ * connection-specific fields, lower-case names), so the answer is RST_STREAM PROTOCOL_ERROR.
+ */
+interface RawCase { name: string, headers: Array<[string, string]>, status: number | null, rst: number | null }
+
+const PROTOCOL_ERROR = http2.constants.NGHTTP2_PROTOCOL_ERROR
+const pseudo = (omit: string[] = []): Array<[string, string]> =>
+  ([[':method', 'CONNECT'], [':protocol', 'foo'], [':scheme', 'http'], [':path', '/ws/accept'], [':authority', 'sidecar.test']] as Array<[string, string]>)
+    .filter(([name]) => !omit.includes(name))
+
+const rawCases: RawCase[] = [
+  { name: 'a hand-built extended CONNECT with every pseudo-header is tunnelled with 200', headers: pseudo(), status: 200, rst: null },
+  { name: 'an extended CONNECT without :path is reset with PROTOCOL_ERROR', headers: pseudo([':path']), status: null, rst: PROTOCOL_ERROR },
+  { name: 'an extended CONNECT without :scheme is reset with PROTOCOL_ERROR', headers: pseudo([':scheme']), status: null, rst: PROTOCOL_ERROR },
+  { name: 'an extended CONNECT without :path and :scheme is reset with PROTOCOL_ERROR', headers: pseudo([':path', ':scheme']), status: null, rst: PROTOCOL_ERROR },
+  { name: 'an extended CONNECT with an empty :path is reset with PROTOCOL_ERROR', headers: [...pseudo([':path']), [':path', '']], status: null, rst: PROTOCOL_ERROR },
+  { name: 'a :protocol on a plain CONNECT without :path is reset with PROTOCOL_ERROR', headers: pseudo([':path', ':scheme', ':protocol']).concat([[':protocol', 'foo']]), status: null, rst: PROTOCOL_ERROR },
+  { name: 'a Connection field in an extended CONNECT is reset with PROTOCOL_ERROR', headers: [...pseudo(), ['connection', 'upgrade']], status: null, rst: PROTOCOL_ERROR },
+  { name: 'an Upgrade: h2c field in an extended CONNECT is reset with PROTOCOL_ERROR', headers: [...pseudo(), ['upgrade', 'h2c']], status: null, rst: PROTOCOL_ERROR },
+  { name: 'Transfer-Encoding in an extended CONNECT is reset with PROTOCOL_ERROR', headers: [...pseudo(), ['transfer-encoding', 'chunked']], status: null, rst: PROTOCOL_ERROR },
+  { name: 'TE other than trailers in an extended CONNECT is reset with PROTOCOL_ERROR', headers: [...pseudo(), ['te', 'gzip']], status: null, rst: PROTOCOL_ERROR },
+  { name: 'an upper-case field name in an extended CONNECT is reset with PROTOCOL_ERROR', headers: [...pseudo(), ['X-Upper', 'v']], status: null, rst: PROTOCOL_ERROR },
+  { name: 'a pseudo-header after a regular field is reset with PROTOCOL_ERROR', headers: [...pseudo([':authority']), ['x-a', 'v'], [':authority', 'sidecar.test']], status: null, rst: PROTOCOL_ERROR },
+  { name: 'a repeated :protocol is reset with PROTOCOL_ERROR', headers: [...pseudo([':authority']), [':protocol', 'websocket'], [':authority', 'sidecar.test']], status: null, rst: PROTOCOL_ERROR },
+  { name: 'an unknown pseudo-header is reset with PROTOCOL_ERROR', headers: [...pseudo([':authority']), [':smuggle', 'x'], [':authority', 'sidecar.test']], status: null, rst: PROTOCOL_ERROR }
+]
+
+const port = (): number => Number(new URL(origin).port)
+
+for (const c of rawCases) {
+  test(c.name, { timeout: 5000 }, async () => {
+    const headIndex = upstream.heads.length
+    const result = await rawH2Stream(port(), c.headers)
+    assert.equal(result.status, c.status, `status; got ${JSON.stringify(result)}`)
+    assert.equal(result.rstCode, c.rst, `RST_STREAM code; got ${JSON.stringify(result)}`)
+    if (c.status === null) assert.equal(upstream.heads.length, headIndex, 'nothing reached the app')
+    // The hand-built client drops its connection at the answer: the tunnel, if any, ends with it.
+    await gaugesSettled(app, ['downstream_cx_upgrades_active'])
+    assert.equal(app.switchyard.stats().downstream_cx_upgrades_active ?? 0, 0, 'no upgrade left active')
+    const fresh = await session()
+    try { await served(fresh) } finally { fresh.destroy() }
+  })
+}
+
+test('the sidecar tables hold at least sixty cases', () => {
+  assert.ok(cases.length + rawCases.length >= 60, `${cases.length + rawCases.length} cases`)
 })

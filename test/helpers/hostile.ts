@@ -260,3 +260,70 @@ export async function gaugesSettled (app: FastifyInstance, names: readonly strin
     onClose()
   })
 }
+
+/** What a raw HTTP/2 client saw of its one stream: the `:status` of a response, or the RST_STREAM code. */
+export interface RawH2Result { status: number | null, rstCode: number | null, goaway: number | null }
+
+function h2Frame (type: number, flags: number, streamId: number, payload: Buffer): Buffer {
+  const head = Buffer.alloc(9)
+  head.writeUIntBE(payload.length, 0, 3)
+  head[3] = type
+  head[4] = flags
+  head.writeUInt32BE(streamId, 5)
+  return Buffer.concat([head, payload])
+}
+
+/**
+ * Opens an h2c connection by hand and sends one HEADERS frame (stream 1, END_HEADERS) of `headers` exactly as
+ * given, HPACK literals without indexing or Huffman: for frames node:http2's client refuses to build
+ * (missing `:path`, connection-specific fields, upper-case names). Resolves at the first HEADERS, RST_STREAM
+ * or GOAWAY for the stream; `:status` is read when sent as a static-table index or a literal with an indexed name.
+ */
+export async function rawH2Stream (port: number, headers: Array<[string, string]>): Promise<RawH2Result> {
+  const literal = (s: string): Buffer => Buffer.concat([Buffer.from([s.length]), Buffer.from(s, 'latin1')])
+  const block = Buffer.concat(headers.map(([name, value]) => Buffer.concat([Buffer.from([0x00]), literal(name), literal(value)])))
+  const socket = net.connect(port, '127.0.0.1')
+  socket.on('error', () => {})
+  await once(socket, 'connect')
+  socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), h2Frame(0x4, 0, 0, Buffer.alloc(0)), h2Frame(0x1, 0x4, 1, block)]))
+  const result: RawH2Result = { status: null, rstCode: null, goaway: null }
+  let buf = Buffer.alloc(0)
+  await new Promise<void>((resolve) => {
+    socket.on('close', () => resolve())
+    socket.on('data', (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk])
+      while (buf.length >= 9) {
+        const length = buf.readUIntBE(0, 3)
+        if (buf.length < 9 + length) return
+        const type = buf[3]!
+        const flags = buf[4]!
+        const id = buf.readUInt32BE(5) & 0x7fffffff
+        const payload = buf.subarray(9, 9 + length)
+        buf = buf.subarray(9 + length)
+        if (type === 0x4) {
+          if ((flags & 0x1) === 0) socket.write(h2Frame(0x4, 0x1, 0, Buffer.alloc(0)))
+          continue
+        }
+        if (type === 0x7) result.goaway = payload.readUInt32BE(4)
+        else if (type === 0x3 && id === 1) result.rstCode = payload.readUInt32BE(0)
+        else if (type === 0x1 && id === 1) result.status = statusOf(payload)
+        else continue
+        socket.destroy()
+        return
+      }
+    })
+  })
+  return result
+}
+
+/** RFC 7541 static table entries 8–14 are `:status` 200, 204, 206, 304, 400, 404, 500; index 8 names `:status`. */
+function statusOf (block: Buffer): number | null {
+  const first = block[0]!
+  if ((first & 0x80) !== 0) return [200, 204, 206, 304, 400, 404, 500][(first & 0x7f) - 8] ?? null
+  if (first === 0x48 || first === 0x08) {
+    const length = block[1]!
+    if ((length & 0x80) !== 0) return null
+    return Number(block.subarray(2, 2 + length).toString('latin1'))
+  }
+  return null
+}
