@@ -44,6 +44,24 @@ async function runPeer (t: TestContext, command: string, args: string[], ready: 
   return { output: () => output }
 }
 
+/**
+ * Resolves once `port` accepts a connection. A peer's ready line can come a moment before its socket
+ * listens (seen with HAProxy on a loaded machine); a refused attempt is retried at once, for up to 10 s.
+ */
+async function accepting (port: number): Promise<void> {
+  const deadline = Date.now() + 10_000
+  for (;;) {
+    const socket = net.connect(port, '127.0.0.1')
+    const ok = await new Promise<boolean>((resolve) => {
+      socket.once('connect', () => resolve(true))
+      socket.once('error', () => resolve(false))
+    })
+    socket.destroy()
+    if (ok) return
+    if (Date.now() > deadline) throw new Error(`nothing accepts connections on 127.0.0.1:${port}`)
+  }
+}
+
 export interface PeerOptions {
   /** `h1-in-h2-out`: HTTP/1.1 listener, extended CONNECT to an HTTP/2 backend; `h2-in-h1-out`: the reverse. */
   shape: 'h1-in-h2-out' | 'h2-in-h1-out'
@@ -77,6 +95,7 @@ export async function startHaproxy (t: TestContext, options: PeerOptions): Promi
   ].join('\n'))
   // -V prints the poller line after the listeners are bound.
   await runPeer(t, 'haproxy', ['-f', config, '-db', '-V'], /Using \w+\(\) as the polling mechanism/, dir)
+  await accepting(port)
   return port
 }
 
@@ -96,5 +115,6 @@ export async function startNghttpx (t: TestContext, options: PeerOptions): Promi
     '--errorlog-file=/dev/stderr',
     `--pid-file=${join(dir, 'nghttpx.pid')}`
   ], /Listening on 127\.0\.0\.1:\d+/, dir)
+  await accepting(port)
   return port
 }
