@@ -4,7 +4,7 @@
  * and killed in `t.after`. Readiness is the line each prints once it listens.
  */
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -21,7 +21,9 @@ export async function freePort (): Promise<number> {
 
 /** Runs `command`, resolves once its output matches `ready`; `t.after` kills it and removes `dir`. */
 async function runPeer (t: TestContext, command: string, args: string[], ready: RegExp, dir: string): Promise<{ output: () => string }> {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  // Debian installs both peers in /usr/sbin, which a non-root PATH may lack.
+  const binary = existsSync(`/usr/sbin/${command}`) ? `/usr/sbin/${command}` : command
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   t.after(async () => {
     if (child.exitCode === null && child.signalCode === null) {
