@@ -95,7 +95,7 @@ const cases: Case[] = [
   { name: 'non-HTTP bytes get 400', parts: [Buffer.from([0x16, 0x03, 0x01, 0x00, 0xa5, 0x01, 0x00, 0x00, 0xa1, 0x03, 0x03, 0x0d, 0x0a, 0x0d, 0x0a])], status: 400 },
   { name: 'a bare LF request head gets 400', parts: [T('GET /ws/accept HTTP/1.1\nhost: f\nconnection: upgrade\nupgrade: websocket\n\n')], status: 400 },
   { name: 'a header name with a space gets 400', parts: [ws('/ws/accept', 'bad name: x\r\n')], status: 400 },
-  { name: 'an HTTP/1.1 CONNECT is dropped without a response', parts: [T('CONNECT 127.0.0.1:1 HTTP/1.1\r\nhost: 127.0.0.1:1\r\ncontent-length: 3\r\n\r\nabc')], status: null },
+  { name: 'an HTTP/1.1 CONNECT gets 403 (Envoy: the CONNECT upgrade type is off by default)', parts: [T('CONNECT 127.0.0.1:1 HTTP/1.1\r\nhost: 127.0.0.1:1\r\ncontent-length: 3\r\n\r\nabc')], status: 403 },
   // The client closing at each step
   { name: 'a client half-closing mid-head gets 400', parts: ['GET /ws/accept HTTP/1.1\r\nhost: f\r\nconn', 'END'], status: 400 },
   { name: 'a client dropping mid-head gets no response', parts: ['GET /ws/accept HTTP/1.1\r\nhost: f\r\nconn', 'DESTROY'], status: null },
@@ -125,9 +125,9 @@ const cases: Case[] = [
   { name: 'an upgrade over HTTP/1.0 is tunnelled as Node reports it', parts: [T('GET /ws/accept HTTP/1.0\r\nhost: f\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n'), 'AWAIT_HEAD', 'PING', 'END'], status: 101, check: echoed },
   // More h2c variants
   { name: 'an h2c upgrade without HTTP2-Settings is served as a plain request', parts: [T('GET /ws/accept HTTP/1.1\r\nhost: f\r\nconnection: upgrade\r\nupgrade: h2c\r\n\r\n')], status: 200, check: (_r, i) => assert.doesNotMatch(upstream.heads[i]!, /upgrade/i) },
-  // Node hands an h2c request to the 'upgrade' event with its body unread: the body is never proxied (no upgrade
-  // either), Fastify finds it missing and answers 400 (a known limit; Envoy would proxy the POST).
-  { name: 'a POST h2c upgrade with a body gets 400 and nothing reaches the upstream', parts: [T('POST /ws/accept HTTP/1.1\r\nhost: f\r\nconnection: Upgrade, HTTP2-Settings\r\nupgrade: h2c\r\nhttp2-settings: AAMAAABk\r\ncontent-type: text/plain\r\ncontent-length: 4\r\n\r\nBODY')], status: 400, check: (_r, i) => assert.equal(upstream.heads.length, i) },
+  // Node hands an h2c request to the 'upgrade' event with its body unread: core writes the head again without
+  // h2c and gives the socket back to the HTTP server, so the POST and its body are proxied as a plain request.
+  { name: 'a POST h2c upgrade with a body is proxied as a plain POST, body included', parts: [T('POST /ws/accept HTTP/1.1\r\nhost: f\r\nconnection: Upgrade, HTTP2-Settings\r\nupgrade: h2c\r\nhttp2-settings: AAMAAABk\r\ncontent-type: text/plain\r\ncontent-length: 4\r\n\r\nBODY'), 'CLOSE_AFTER_RESPONSE'], status: 200, check: (_r, i) => { assert.match(upstream.heads[i]!, /^POST \/ws\/accept HTTP\/1\.1\r\n/); assert.doesNotMatch(upstream.heads[i]!, /h2c|http2-settings/i); assert.equal(upstream.after.get(i), 'BODY') } },
   { name: 'HTTP2-Settings alone in Connection is not an upgrade', parts: [T('GET /ws/accept HTTP/1.1\r\nhost: f\r\nconnection: HTTP2-Settings\r\nupgrade: h2c\r\nhttp2-settings: AAMAAABk\r\n\r\n'), 'CLOSE_AFTER_RESPONSE'], status: 200, check: (_r, i) => assert.doesNotMatch(upstream.heads[i]!, /http2-settings/i) },
   { name: 'an h2 upgrade (TLS-only token) is an unconfigured type and gets 403', parts: [ws('/ws/accept').replace('upgrade: websocket', 'upgrade: h2')], status: 403 },
   { name: 'an h2c upgrade on a configured non-WebSocket route is a plain request', parts: [T('GET /foo/accept HTTP/1.1\r\nhost: f\r\nconnection: upgrade\r\nupgrade: h2c\r\n\r\n')], status: 200 },
@@ -141,8 +141,8 @@ const cases: Case[] = [
   // More framing
   { name: 'Transfer-Encoding gzip on an upgrade is dropped and what follows is payload', parts: [ws('/ws/accept', 'transfer-encoding: gzip\r\n'), 'AWAIT_HEAD', 'PING', 'END'], status: 101, check: (r, i) => { echoed(r); assert.doesNotMatch(upstream.heads[i]!, /transfer-encoding/i) } },
   { name: 'TE: trailers on an upgrade is not forwarded as a hop-by-hop header', parts: [ws('/ws/accept', 'te: trailers\r\nkeep-alive: 5\r\nproxy-connection: keep-alive\r\n'), 'AWAIT_HEAD', 'END'], status: 101, check: (_r, i) => assert.doesNotMatch(upstream.heads[i]!, /keep-alive: 5|proxy-connection/i) },
-  { name: 'a CONNECT carrying upgrade headers is dropped without a response', parts: [T('CONNECT /ws/accept HTTP/1.1\r\nhost: f\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n')], status: null },
-  { name: 'a CONNECT with a chunked body is dropped without a response', parts: [T('CONNECT 127.0.0.1:1 HTTP/1.1\r\nhost: 127.0.0.1:1\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n')], status: null },
+  { name: 'a CONNECT carrying upgrade headers gets 403 and is never tunnelled', parts: [T('CONNECT /ws/accept HTTP/1.1\r\nhost: f\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n')], status: 403 },
+  { name: 'a CONNECT with a chunked body gets 403', parts: [T('CONNECT 127.0.0.1:1 HTTP/1.1\r\nhost: 127.0.0.1:1\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n')], status: 403 },
   { name: 'NUL bytes in a header value get 400', parts: [ws('/ws/accept', 'x-nul: a\u0000b\r\n')], status: 400 },
   // llhttp reads a request line without a version as HTTP/0.9: no upgrade is possible, the route answers and closes.
   { name: 'an HTTP/0.9 request line is served as a plain request and closed', parts: [T('GET /ws/accept\r\n\r\n')], status: 200, check: (_r, i) => assert.doesNotMatch(upstream.heads[i]!, /upgrade/i) },

@@ -105,7 +105,7 @@ const cases: Case[] = [
   { name: 'a header name with a space on a legacy route gets 400', parts: [ws('/legacy/accept', 'bad name: x\r\n')], status: 400, check: notUpstream },
   { name: 'a bare LF head on a legacy route gets 400', parts: ['GET /legacy/accept HTTP/1.1\nhost: f\nconnection: upgrade\nupgrade: websocket\n\n'], status: 400, check: notUpstream },
   { name: 'non-HTTP bytes toward a legacy front get 400', parts: [Buffer.from([0x16, 0x03, 0x01, 0x00, 0x10, 0x01, 0x00, 0x00, 0x0c, 0x0d, 0x0a, 0x0d, 0x0a])], status: 400 },
-  { name: 'an HTTP/1.1 CONNECT to a legacy path is dropped without a response', parts: ['CONNECT /legacy/accept HTTP/1.1\r\nhost: f\r\nconnection: upgrade\r\nupgrade: websocket\r\ncontent-length: 3\r\n\r\nabc'], status: null },
+  { name: 'an HTTP/1.1 CONNECT to a legacy path gets 403 and is never piped', parts: ['CONNECT /legacy/accept HTTP/1.1\r\nhost: f\r\nconnection: upgrade\r\nupgrade: websocket\r\ncontent-length: 3\r\n\r\nabc'], status: 403 },
   // The client closing at each step
   { name: 'a client dropping mid head on a legacy front gets no response', parts: ['GET /legacy/accept HTTP/1.1\r\nhost: f\r\nconn', 'DESTROY'], status: null },
   { name: 'a client half-closing mid head on a legacy front gets 400', parts: ['GET /legacy/accept HTTP/1.1\r\nhost: f\r\nconn', 'END'], status: 400 },

@@ -70,8 +70,9 @@ export class UpgradeDispatch {
       socket.end('HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
       return
     }
-    stripH2cUpgrade(req)
+    const h2c = stripH2cUpgrade(req)
     const upgradeType = upgradeTypeOf(req.headers)
+    if (h2c && upgradeType === null && hasBody(req) && this.#replayAsPlain(req, socket, head)) return
 
     const owner = this.#registry.ownerOf(req)
     if (owner !== 'switchyard' && this.#foreign.length > 0 && this.#offerForeign(req, socket, head, owner === 'fastify-websocket')) return
@@ -110,6 +111,23 @@ export class UpgradeDispatch {
     socket.end('HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
   }
 
+  /**
+   * An h2c upgrade with a body: Node emitted it as an upgrade, so its body was never parsed. With h2c
+   * stripped it is a plain request (Envoy serves it as one), so its head is written again without the h2c
+   * headers, put back in front of the unread bytes, and the socket handed back to the HTTP server, which
+   * parses the request and its body (and anything after it) as on any keep-alive connection.
+   */
+  #replayAsPlain (req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    const server = this.#server
+    if (server === undefined) return false
+    let raw = `${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/${req.httpVersion}\r\n`
+    for (let i = 0; i < req.rawHeaders.length; i += 2) raw += `${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}\r\n`
+    socket.removeListener('error', destroyOnError)
+    socket.unshift(Buffer.concat([Buffer.from(raw + '\r\n', 'latin1'), head]))
+    server.emit((socket as { encrypted?: boolean }).encrypted === true ? 'secureConnection' : 'connection', socket)
+    return true
+  }
+
   /** Routes an upgrade that did not come through the `'upgrade'` event (h2-connect's extended CONNECT). */
   routeUpgrade (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, upgrade: UpgradeContext): void {
     ;(req as unknown as Record<symbol, UpgradeContext>)[kUpgrade] = upgrade
@@ -130,6 +148,11 @@ export class UpgradeDispatch {
     }
     return false
   }
+}
+
+function hasBody (req: IncomingMessage): boolean {
+  const length = req.headers['content-length']
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
 }
 
 function destroyOnError (this: Duplex): void {
