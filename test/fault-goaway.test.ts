@@ -52,7 +52,7 @@ test('a GOAWAY from the peer lets the open tunnel finish and moves a refused new
     if (!goawayNext) return false
     goawayNext = false
     // This stream arrived in the same moment as the GOAWAY: above its last-stream-id, so never processed.
-    session.goaway(http2.constants.NGHTTP2_NO_ERROR, stream.id - 2)
+    session.goaway(http2.constants.NGHTTP2_NO_ERROR, stream.id! - 2)
     return true
   })
   const front = await startNode(t, { listen: 'http1', upstream: `127.0.0.1:${peer.port}`, upstreamProtocol: 'http2' })
