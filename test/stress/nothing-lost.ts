@@ -27,6 +27,6 @@ export async function nothingLost (t: TestContext, mode: Mode, suite: string): P
   assert.equal(result.receivedSha256, result.sentSha256, 'the echo differs from what was sent')
   await gaugesAtZero(apps)
   const peak = process.resourceUsage().maxRSS * 1024
-  rows.add(t, `${mode}: echoed byte-exact (sha256 both ways)`, `${mib(BYTES)} each way in ${seconds.toFixed(1)} s (${(BYTES / MiB / seconds).toFixed(0)} MiB/s)`)
-  rows.add(t, `${mode}: proxy process peak RSS${apps.length > 1 ? ' (front and sidecar in one process)' : ''}`, `${mib(peak)} (${mib(rssBefore)} before the transfer)`)
+  rows.add(t, 'echoed byte-exact (sha256 both ways)', `${mib(BYTES)} each way in ${seconds.toFixed(1)} s (${(BYTES / MiB / seconds).toFixed(0)} MiB/s)`)
+  rows.add(t, `proxy process peak RSS${apps.length > 1 ? ' (front and sidecar in one process)' : ''}`, `${mib(peak)} (${mib(rssBefore)} before the transfer)`)
 }
