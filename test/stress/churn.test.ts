@@ -17,7 +17,7 @@ test(`${CYCLES} upgrades of churn leave memory and handles level`, { timeout: 30
     clusters: { up: { endpoints: [`127.0.0.1:${upstream.ready.port}`] } },
     upgradeConfigs: [{ upgradeType: 'websocket' }]
   }, (app) => { app.get('/*', { upstream: { cluster: 'up' } }, proxy) })
-  const watch = watchHandles(t)
+  const watch = watchHandles()
   await watch.mark()
   const baseline = handleCounts()
 

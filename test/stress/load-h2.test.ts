@@ -15,7 +15,7 @@ test(`carries ${TUNNELS} tunnels over one HTTP/2 connection from the front to th
   const sidecar = await startNode(t, { listen: 'h2c', upstream: `127.0.0.1:${upstream.ready.port}`, upstreamProtocol: 'http1' })
   const seen = watchHttp2(sidecar.app.server)
   const front = await startNode(t, { listen: 'http1', upstream: `127.0.0.1:${sidecar.port}`, upstreamProtocol: 'http2' })
-  const watch = watchHandles(t)
+  const watch = watchHandles()
   await watch.mark()
   const before = memoryAfterGc()
 
