@@ -10,7 +10,7 @@ import { gaugesAtZero, watchHandles } from './helpers/leak-check.ts'
 // before headers"); no tunnel is made and nothing is held.
 for (const mode of modes) {
   test(`an upgrade to an endpoint that refuses the connection gets 503 and frees everything (${mode})`, { timeout: 10_000 }, async (t) => {
-    const watch = watchHandles(t)
+    const watch = watchHandles()
     const { port, apps, h2Port } = await startMode(t, mode, await unusedPort())
     await watch.mark()
     const client = await rawClient(t, port, wsUpgradeHead('/refused'))
@@ -23,7 +23,7 @@ for (const mode of modes) {
 }
 
 test('an upgrade through a front whose sidecar refuses the connection gets 503 and frees everything', { timeout: 10_000 }, async (t) => {
-  const watch = watchHandles(t)
+  const watch = watchHandles()
   const front = await startNode(t, { listen: 'http1', upstream: `127.0.0.1:${await unusedPort()}`, upstreamProtocol: 'http2' })
   await watch.mark()
   const client = await rawClient(t, front.port, wsUpgradeHead('/refused'))

@@ -46,13 +46,13 @@ async function echoes (client: RawClient, text: string): Promise<void> {
 // RFC 9113 §6.8: after GOAWAY the streams up to its last-stream-id may finish; a stream above it was
 // never processed and may be retried on a new connection (the pool retries once: REFUSED_STREAM).
 test('a GOAWAY from the peer lets the open tunnel finish and moves a refused new one to a fresh connection', { timeout: 10_000 }, async (t) => {
-  const watch = watchHandles(t)
+  const watch = watchHandles()
   let goawayNext = false
   const peer = await h2Peer(t, (stream, session) => {
     if (!goawayNext) return false
     goawayNext = false
     // This stream arrived in the same moment as the GOAWAY: above its last-stream-id, so never processed.
-    session.goaway(http2.constants.NGHTTP2_NO_ERROR, stream.id - 2)
+    session.goaway(http2.constants.NGHTTP2_NO_ERROR, stream.id! - 2)
     return true
   })
   const front = await startNode(t, { listen: 'http1', upstream: `127.0.0.1:${peer.port}`, upstreamProtocol: 'http2' })
@@ -78,7 +78,7 @@ test('a GOAWAY from the peer lets the open tunnel finish and moves a refused new
 })
 
 test('a GOAWAY with an error code closes every open tunnel on that connection and frees everything', { timeout: 10_000 }, async (t) => {
-  const watch = watchHandles(t)
+  const watch = watchHandles()
   const peer = await h2Peer(t, () => false)
   const front = await startNode(t, { listen: 'http1', upstream: `127.0.0.1:${peer.port}`, upstreamProtocol: 'http2' })
   await watch.mark()

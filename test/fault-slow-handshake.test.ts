@@ -19,7 +19,7 @@ async function silentUpstream (t: TestContext): Promise<{ port: number, sockets:
 // connection is closed with the stream. (Legacy routes refuse `upstream.timeout`, as Envoy's
 // `use_websocket` did: SWY_ERR_WSTCP_TIMEOUT.)
 test('a slow HTTP/1.1 upstream handshake gets 504 at the route timeout and frees everything (new style)', { timeout: 10_000 }, async (t) => {
-  const watch = watchHandles(t)
+  const watch = watchHandles()
   const upstream = await silentUpstream(t)
   const { app, port } = await startProxy(t, { clusters: { up: { endpoints: [`127.0.0.1:${upstream.port}`] } }, upgradeConfigs: [{ upgradeType: 'websocket' }] }, (app) => {
     app.get('/*', { upstream: { cluster: 'up', timeout: 200 } }, proxy)
@@ -35,7 +35,7 @@ test('a slow HTTP/1.1 upstream handshake gets 504 at the route timeout and frees
 })
 
 test('a slow sidecar (no answer to the extended CONNECT) gets 504 at the front\'s route timeout and frees everything', { timeout: 10_000 }, async (t) => {
-  const watch = watchHandles(t)
+  const watch = watchHandles()
   const server = http2.createServer({ settings: { enableConnectProtocol: true } })
   const streams: http2.ServerHttp2Stream[] = []
   server.on('stream', (stream) => { stream.on('error', () => {}); streams.push(stream) })

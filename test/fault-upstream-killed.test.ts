@@ -11,7 +11,7 @@ const TUNNELS = 5
 // proxy sees FIN or RST on the upstream leg and must end each downstream, not wait on it forever.
 for (const mode of modes) {
   test(`an upstream process killed mid-stream ends every tunnel through it and frees everything (${mode})`, { timeout: 20_000 }, async (t) => {
-    const watch = watchHandles(t)
+    const watch = watchHandles()
     const upstream = await startFixture(t, 'upgrade-echo-server.ts')
     const { port, apps, h2Port } = await startMode(t, mode, upstream.ready.port)
     await watch.mark()

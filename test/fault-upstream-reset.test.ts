@@ -11,7 +11,7 @@ import { gaugesAtZero, watchHandles } from './helpers/leak-check.ts'
 // ("upstream reset" ends the stream); here the client's connection closes and nothing stays behind.
 for (const mode of modes) {
   test(`an upstream reset mid-tunnel closes the client's connection and frees everything (${mode})`, { timeout: 10_000 }, async (t) => {
-    const watch = watchHandles(t)
+    const watch = watchHandles()
     const tunnels: net.Socket[] = []
     const waiting: Array<(s: net.Socket) => void> = []
     const upstreamPort = await listen(t, createUpgradeEchoServer((s) => { tunnels.push(s); waiting.shift()?.(s) }))

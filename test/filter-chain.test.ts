@@ -315,7 +315,7 @@ test('lets a filter pause both directions and resume them, holding backpressure 
   const down = sockets.downstream()
   const up = sockets.upstream(upstream.port)
   let maxHeld = 0
-  const result = await flood(conn.socket, 256 * 1024 * 1024, () => { maxHeld = Math.max(maxHeld, heldBetween(up, down)) })
+  const result = await flood(conn.socket, 256 * 1024 * 1024, () => { maxHeld = Math.max(maxHeld, heldBetween(up, down)) }, up)
   assert.ok(result.stalled, 'the upstream sent everything while the filter held the tunnel')
   assert.ok(maxHeld <= 4 * 64 * 1024, `the proxy held ${maxHeld} bytes while paused`)
   assert.equal(client.received.length - headLength, 0, 'upstream bytes reached the client while the filter held the tunnel')

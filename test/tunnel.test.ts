@@ -154,7 +154,7 @@ for (const through of ['the router only', 'a data filter'] as const) {
     const up = sockets.upstream(upstream.port)
     let maxHeld = 0
     const sample = (): void => { maxHeld = Math.max(maxHeld, heldBetween(up, down)) }
-    const result = await flood(conn.socket, 256 * 1024 * 1024, sample)
+    const result = await flood(conn.socket, 256 * 1024 * 1024, sample, up)
     sample()
     t.diagnostic(`held at most ${maxHeld} bytes while ${result.sent} bytes were sent`)
     assert.ok(result.stalled, 'the upstream sent everything: nothing pushed back')
@@ -176,7 +176,7 @@ for (const through of ['the router only', 'a data filter'] as const) {
     const requestHeadLength = up.bytesWritten - up.writableLength
     let maxHeld = 0
     const sample = (): void => { maxHeld = Math.max(maxHeld, heldBetween(down, up) - requestHeadLength) }
-    const result = await flood(client.socket, 256 * 1024 * 1024, sample)
+    const result = await flood(client.socket, 256 * 1024 * 1024, sample, down)
     sample()
     t.diagnostic(`held at most ${maxHeld} bytes while ${result.sent} bytes were sent`)
     assert.ok(result.stalled, 'the client sent everything: nothing pushed back')

@@ -53,32 +53,37 @@ export interface FloodResult {
 
 /**
  * Writes `total` bytes of 64 KiB chunks to `socket` as fast as it drains. Resolves once everything is
- * written, or once the socket has not drained for `quietMs` (the path is full: every buffer on the way
- * holds what it may). `onDrain` runs at each drain, to sample measurements while the flood goes on.
+ * written, or once the path is full: `socket` cannot drain while `proxySource` (the proxy's socket
+ * reading from it) is paused — every buffer on the way then holds what it may, and only the proxy
+ * resuming could move a byte. Both are events (`write` returning false, the source's 'pause'), so no
+ * timer decides. `onDrain` runs at each drain and at the end, to sample measurements.
  */
-export function flood (socket: net.Socket, total: number, onDrain: () => void, quietMs = 400): Promise<FloodResult> {
+export function flood (socket: net.Socket, total: number, onDrain: () => void, proxySource: net.Socket): Promise<FloodResult> {
   const chunk = Buffer.alloc(64 * 1024, 0x61)
   let written = 0
   return new Promise((resolve) => {
-    let quiet: NodeJS.Timeout | undefined
     const finish = (stalled: boolean): void => {
-      clearTimeout(quiet)
       socket.removeListener('drain', pump)
+      proxySource.removeListener('pause', onPause)
+      onDrain()
       resolve({ sent: socket.bytesWritten - socket.writableLength, written, stalled })
+    }
+    function onPause (): void {
+      if (socket.writableNeedDrain) finish(true)
     }
     function pump (): void {
       onDrain()
-      clearTimeout(quiet)
       while (written < total) {
         written += chunk.length
         if (!socket.write(chunk)) {
-          quiet = setTimeout(() => finish(true), quietMs)
+          if (proxySource.isPaused()) finish(true)
           return
         }
       }
       finish(false)
     }
     socket.on('drain', pump)
+    proxySource.on('pause', onPause)
     pump()
   })
 }

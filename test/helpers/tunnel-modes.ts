@@ -6,7 +6,7 @@
  */
 import type { TestContext } from 'node:test'
 import type { FastifyInstance } from 'fastify'
-import { proxy } from '@switchyard/core'
+import { proxy, type SwitchyardOptions } from '@switchyard/core'
 import { startProxy } from './start-proxy.ts'
 import { startLegacyProxy } from './legacy-net.ts'
 import { startNode } from './h2-mesh.ts'
@@ -23,22 +23,28 @@ export interface Topology {
   h2Port?: number
 }
 
+export interface ModeOptions {
+  /** Core options for every Switchyard app on the path (e.g. `shutdownGracePeriod`). */
+  core?: Partial<SwitchyardOptions>
+}
+
 /** Builds `mode` in front of 127.0.0.1:`upstreamPort`; every upgrade path is proxied. */
-export async function startMode (t: TestContext, mode: Mode, upstreamPort: number): Promise<Topology> {
+export async function startMode (t: TestContext, mode: Mode, upstreamPort: number, options: ModeOptions = {}): Promise<Topology> {
   const endpoints = [`127.0.0.1:${upstreamPort}`]
+  const core = options.core ?? {}
   if (mode === 'new style') {
-    const { app, port } = await startProxy(t, { clusters: { up: { endpoints } }, upgradeConfigs: [{ upgradeType: 'websocket' }] }, (app) => {
+    const { app, port } = await startProxy(t, { ...core, clusters: { up: { endpoints } }, upgradeConfigs: [{ upgradeType: 'websocket' }] }, (app) => {
       app.get('/*', { upstream: { cluster: 'up' } }, proxy)
     })
     return { port, apps: [app] }
   }
   if (mode === 'legacy') {
-    const { app, port } = await startLegacyProxy(t, { clusters: { up: { endpoints } } }, (app) => {
+    const { app, port } = await startLegacyProxy(t, { ...core, clusters: { up: { endpoints } } }, (app) => {
       app.get('/*', { useWebsocket: true, upstream: { cluster: 'up' } }, proxy)
     })
     return { port, apps: [app] }
   }
-  const sidecar = await startNode(t, { listen: 'h2c', upstream: endpoints[0]!, upstreamProtocol: 'http1' })
-  const front = await startNode(t, { listen: 'http1', upstream: `127.0.0.1:${sidecar.port}`, upstreamProtocol: 'http2' })
+  const sidecar = await startNode(t, { listen: 'h2c', upstream: endpoints[0]!, upstreamProtocol: 'http1', core })
+  const front = await startNode(t, { listen: 'http1', upstream: `127.0.0.1:${sidecar.port}`, upstreamProtocol: 'http2', core })
   return { port: front.port, apps: [front.app, sidecar.app], h2Port: sidecar.port }
 }

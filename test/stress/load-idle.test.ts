@@ -17,7 +17,7 @@ test(`holds ${TUNNELS} concurrent idle tunnels through one front and frees them 
     clusters: { up: { endpoints: [`127.0.0.1:${upstream.ready.port}`] } },
     upgradeConfigs: [{ upgradeType: 'websocket' }]
   }, (app) => { app.get('/*', { upstream: { cluster: 'up' } }, proxy) })
-  const watch = watchHandles(t)
+  const watch = watchHandles()
   await watch.mark()
   const before = memoryAfterGc()
 

@@ -1,5 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import http2 from 'node:http2'
 import net from 'node:net'
 import { once } from 'node:events'
 import { Tunnel } from '../src/tunnel.ts'
@@ -107,4 +108,37 @@ test('an idle tunnel is closed after the idle timeout', async () => {
   await ended
   client.destroy()
   app.destroy()
+})
+
+// RFC 9113 §8.1: a peer that has sent its whole answer may stop the request with RST_STREAM NO_ERROR.
+// Node then keeps the stream open until its queued writes finish, which they never do: the tunnel
+// stayed open for good (a sidecar whose upstream died mid-stream did this to the front).
+test('closes an HTTP/2 upstream that ended its side and then sent RST_STREAM NO_ERROR while writes were queued', { timeout: 5000 }, async (t) => {
+  const server = http2.createServer()
+  server.on('stream', (stream) => {
+    stream.pause() // never read: the client's writes stay queued behind the flow-control window
+    stream.respond({ ':status': 200 })
+    stream.end('bye')
+    stream.close(http2.constants.NGHTTP2_NO_ERROR)
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const session = http2.connect(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}`)
+  t.after(() => { session.destroy(); server.close() })
+  const up = session.request({ ':method': 'POST', ':path': '/' })
+  up.on('error', () => {})
+  up.write(Buffer.alloc(1024 * 1024))
+  // Everything has arrived, unread: the answer, its END_STREAM and the RST_STREAM.
+  await once(up, 'aborted')
+  assert.equal(up.writableFinished, false)
+
+  const [client, down] = await socketPair()
+  let atClient = ''
+  client.on('data', (d) => { atClient += d })
+  client.on('end', () => client.end())
+  const clientClosed = new Promise((resolve) => client.once('close', resolve))
+  const closed = new Promise<string>((resolve) => new Tunnel(down, up, { onClose: (reason) => resolve(reason) }))
+  assert.equal(await closed, 'upstream')
+  await clientClosed
+  assert.equal(atClient, 'bye')
 })

@@ -1,0 +1,7 @@
+import { test } from 'node:test'
+import { mib } from './figures.ts'
+import { BYTES, nothingLost } from './nothing-lost.ts'
+
+test(`echoes ${mib(BYTES)} byte-exact through legacy with random chunks and a reader that pauses`, { timeout: 600_000 }, async (t) => {
+  await nothingLost(t, 'legacy', 'nothing-lost legacy')
+})
