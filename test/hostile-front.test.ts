@@ -1,10 +1,10 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import net from 'node:net'
-import { once } from 'node:events'
 import Fastify, { type FastifyInstance } from 'fastify'
 import switchyard, { proxy } from '@switchyard/core'
 import { rawExchange, scriptedUpstream, upgradesSettled, type RawPart, type RawResult, type ScriptedUpstream } from './helpers/hostile.ts'
+import { freePort } from './helpers/h2-peers.ts'
 
 /**
  * Hostile inputs against a new-style front (issue 7). Each case states the exact status the client gets
@@ -17,11 +17,8 @@ let port: number
 
 before(async () => {
   upstream = await scriptedUpstream()
-  const dead = net.createServer()
-  dead.listen(0, '127.0.0.1')
-  await once(dead, 'listening')
-  const deadPort = (dead.address() as net.AddressInfo).port
-  dead.close()
+  // A port nothing listens on: connections to it are refused.
+  const deadPort = await freePort()
   app = Fastify()
   await app.register(switchyard, {
     clusters: {

@@ -1,11 +1,11 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import net from 'node:net'
-import { once } from 'node:events'
 import Fastify, { type FastifyInstance } from 'fastify'
 import switchyard, { proxy } from '@switchyard/core'
 import websocketTcp from '@switchyard/websocket-tcp'
 import { gaugesSettled, rawExchange, scriptedUpstream, type RawPart, type RawResult, type ScriptedUpstream } from './helpers/hostile.ts'
+import { freePort } from './helpers/h2-peers.ts'
 
 /**
  * Hostile inputs against a front with legacy `useWebsocket` routes (`/legacy/*`, the smuggling guard on)
@@ -21,11 +21,8 @@ const GAUGES = ['downstream_cx_upgrades_active', 'downstream_cx_websocket_active
 
 before(async () => {
   upstream = await scriptedUpstream()
-  const dead = net.createServer()
-  dead.listen(0, '127.0.0.1')
-  await once(dead, 'listening')
-  const deadPort = (dead.address() as net.AddressInfo).port
-  dead.close()
+  // A port nothing listens on: connections to it are refused.
+  const deadPort = await freePort()
   app = Fastify()
   await app.register(switchyard, {
     clusters: {

@@ -1,9 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { proxy } from '@switchyard/core'
-import { startProxy } from '../helpers/start-proxy.ts'
 import { startFixture } from '../helpers/child.ts'
 import { assertGaugesZero, handleCounts, watchHandles } from '../helpers/leak-check.ts'
+import { startEchoFront } from './echo-front.ts'
 import { figures, memoryAfterGc, mib } from './figures.ts'
 
 const CYCLES = Number(process.env.STRESS_CHURN_CYCLES ?? 50_000)
@@ -12,11 +11,7 @@ const rows = figures('churn')
 // Each cycle is a whole tunnel's life (upgrade, 101, echo, half-close, close). Whatever a cycle leaves
 // behind adds up over 50,000: the heap after GC and the live handles must stay level across checkpoints.
 test(`${CYCLES} upgrades of churn leave memory and handles level`, { timeout: 300_000 }, async (t) => {
-  const upstream = await startFixture(t, 'upgrade-echo-server.ts')
-  const { app, port } = await startProxy(t, {
-    clusters: { up: { endpoints: [`127.0.0.1:${upstream.ready.port}`] } },
-    upgradeConfigs: [{ upgradeType: 'websocket' }]
-  }, (app) => { app.get('/*', { upstream: { cluster: 'up' } }, proxy) })
+  const { app, port } = await startEchoFront(t)
   const watch = watchHandles()
   await watch.mark()
   const baseline = handleCounts()

@@ -1,9 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { proxy } from '@switchyard/core'
-import { startProxy } from '../helpers/start-proxy.ts'
 import { startFixture } from '../helpers/child.ts'
 import { gaugesAtZero, watchHandles } from '../helpers/leak-check.ts'
+import { startEchoFront } from './echo-front.ts'
 import { figures, kib, memoryAfterGc, mib } from './figures.ts'
 
 const TUNNELS = Number(process.env.STRESS_IDLE_TUNNELS ?? 9000)
@@ -12,11 +11,7 @@ const rows = figures('load-idle')
 // The open-files limit is 20,000 per process and a tunnel holds two sockets in the proxy: the clients
 // and the upstream live in child processes so only the proxy's 18,000 sockets count here.
 test(`holds ${TUNNELS} concurrent idle tunnels through one front and frees them all`, { timeout: 180_000 }, async (t) => {
-  const upstream = await startFixture(t, 'upgrade-echo-server.ts')
-  const { app, port } = await startProxy(t, {
-    clusters: { up: { endpoints: [`127.0.0.1:${upstream.ready.port}`] } },
-    upgradeConfigs: [{ upgradeType: 'websocket' }]
-  }, (app) => { app.get('/*', { upstream: { cluster: 'up' } }, proxy) })
+  const { app, port } = await startEchoFront(t)
   const watch = watchHandles()
   await watch.mark()
   const before = memoryAfterGc()
