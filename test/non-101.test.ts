@@ -89,3 +89,35 @@ test('relays the 101 with no Content-Length or Transfer-Encoding even when the u
   assert.equal(head.headers['transfer-encoding'], undefined)
   assert.equal(head.rest.toString(), '0\r\n\r\n')
 })
+
+test('relays a refused upgrade\'s status line before any of its body arrives', async (t) => {
+  // The upstream sends only the head of a chunked 500 and then nothing: the client must see the status
+  // at once (Envoy relays headers as they come), not when the first body byte shows up.
+  const { upstream, sockets } = await answering(t, 'HTTP/1.1 500 Internal Server Error\r\ntransfer-encoding: chunked\r\nx-upstream: yes\r\n\r\n')
+  const { port } = await startProxy(t, { clusters: { foo: cluster(upstream.port) }, upgradeConfigs: [{ upgradeType: 'foo' }] }, (app) => {
+    app.get('/foo', { upstream: { cluster: 'foo' } }, proxy)
+  })
+  const client = await rawClient(t, port, upgradeHead('/foo', 'foo'))
+  const head = await client.head()
+  assert.equal(head.status, 500)
+  assert.equal(head.headers['x-upstream'], 'yes')
+  // Now the body, and the end of it.
+  sockets[0]!.write('4\r\nbody\r\n0\r\n\r\n')
+  await client.done
+  assert.match(client.received.toString('latin1'), /\r\n\r\n4\r\nbody\r\n0\r\n\r\n$/)
+})
+
+for (const [status, destroyed] of [[500, 0], [404, 0], [200, 1]] as const) {
+  test(`counts upstream_cx_destroy ${destroyed} for a ${status} answer to an upgrade (4xx/5xx are ordinary responses)`, async (t) => {
+    const { upstream, sockets } = await answering(t, `HTTP/1.1 ${status} Whatever\r\ncontent-length: 0\r\n\r\n`)
+    const { port, app } = await startProxy(t, { clusters: { foo: cluster(upstream.port) }, upgradeConfigs: [{ upgradeType: 'foo' }] }, (app) => {
+      app.get('/foo', { upstream: { cluster: 'foo' } }, proxy)
+    })
+    const client = await rawClient(t, port, upgradeHead('/foo', 'foo'))
+    assert.equal((await client.head()).status, status)
+    await client.done
+    await finished(sockets[0]!)
+    assert.equal(app.switchyard.stats()['cluster.foo.upstream_cx_destroy'] ?? 0, destroyed)
+    assert.equal(app.switchyard.stats()['cluster.foo.upstream_cx_active'] ?? 0, 0)
+  })
+}

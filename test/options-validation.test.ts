@@ -49,7 +49,6 @@ const badRoute: Array<[string, RouteShorthandOptions, Expected]> = [
   ['a prefixRewrite without a leading slash', { upstream: { cluster: 'a', prefixRewrite: 'v2/' } }, { code: 'SWY_ERR_ROUTE_OPTIONS', mentions: ['GET /x', 'prefixRewrite'] }],
   ['a negative cluster weight', { upstream: { weightedClusters: [{ cluster: 'a', weight: -1 }] } }, { code: 'SWY_ERR_ROUTE_OPTIONS', mentions: ['GET /x', 'weight'] }],
   ['an unknown retryOn condition', { upstream: { cluster: 'a', retries: { numRetries: 1, retryOn: ['gateway-error' as '5xx'] } } }, { code: 'SWY_ERR_ROUTE_OPTIONS', mentions: ['GET /x', 'retryOn'] }],
-  ['a route upgrade config without enabled', { upstream: { cluster: 'a' }, upgradeConfigs: [{ upgradeType: 'foo' } as { upgradeType: string, enabled: boolean }] }, { code: 'SWY_ERR_ROUTE_OPTIONS', mentions: ['GET /x', 'enabled'] }],
   ['a redirect code that is not a redirect', { redirect: { responseCode: 200 as 301 } }, { code: 'SWY_ERR_ROUTE_OPTIONS', mentions: ['GET /x', 'responseCode'] }],
   ['duplicate route upgrade types differing in case', { upstream: { cluster: 'a' }, upgradeConfigs: [{ upgradeType: 'Foo', enabled: true }, { upgradeType: 'foo', enabled: false }] }, { code: 'SWY_ERR_DUPLICATE_UPGRADE_TYPE', mentions: ['foo'] }],
   ['a cluster that is not configured', { upstream: { cluster: 'nope' } }, { code: 'SWY_ERR_UNKNOWN_CLUSTER', mentions: ['/x', 'nope'] }],

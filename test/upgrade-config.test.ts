@@ -54,6 +54,18 @@ for (const row of table) {
   })
 }
 
+test('a route upgrade config that names only the type enables it, as Envoy\'s route-level enabled defaults to true', async (t) => {
+  const upstream = await rawUpgradeEcho(t)
+  const { port } = await startProxy(t, { clusters: { foo: cluster(upstream.port) } }, (app) => {
+    app.get('/foo', { upstream: { cluster: 'foo' }, upgradeConfigs: [{ upgradeType: 'foo' }] }, proxy)
+  })
+  const client = await rawClient(t, port, upgradeHead('/foo', 'foo'))
+  client.socket.write('ping')
+  const head = await client.headAnd(4)
+  assert.equal(head.status, 101)
+  assert.equal(head.rest.toString(), 'ping')
+})
+
 test('answers 403 with an empty body to a WebSocket upgrade on a route without it, closes the connection and counts it', async (t) => {
   const upstream = await rawUpgradeEcho(t)
   const { port, app } = await startProxy(t, { clusters: { foo: cluster(upstream.port) }, upgradeConfigs: [{ upgradeType: 'foo' }] }, (app) => {

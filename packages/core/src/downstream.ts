@@ -66,6 +66,9 @@ export class Http1Downstream implements Downstream {
     // A relayed `keep-alive` would tell the client to pipeline onto a connection that is closing (RFC 9112 §9.6).
     if (headers.connection === undefined || headerTokens(headers.connection).includes('keep-alive')) res.setHeader('connection', 'close')
     res.writeHead(statusCode)
+    // Node holds a head back until the first body write; the client must see a refused upgrade's status
+    // as soon as the upstream sent it, body or not (Envoy relays headers at once).
+    res.flushHeaders()
     res.once('finish', () => closeSoon(this.stream))
   }
 

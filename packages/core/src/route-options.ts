@@ -33,7 +33,8 @@ export type UpstreamOptions = Static<typeof UpstreamSchema>
 
 export const RouteUpgradeConfigSchema = Type.Object({
   upgradeType: Type.String({ minLength: 1, pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+(/[!#$%&\'*+.^_`|~0-9A-Za-z-]+)?$' }),
-  enabled: Type.Boolean()
+  // Envoy's route-level `enabled` defaults to true: naming a type enables it.
+  enabled: Type.Optional(Type.Boolean())
 }, { additionalProperties: false })
 export type RouteUpgradeConfig = Static<typeof RouteUpgradeConfigSchema>
 

@@ -65,7 +65,7 @@ export class RouteRegistry {
     for (const cfg of own.upgradeConfigs ?? []) {
       const type = cfg.upgradeType.toLowerCase()
       if (upgradeConfigs.has(type)) this.errors.push(new SwyDuplicateUpgradeTypeError(cfg.upgradeType, `route ${where}`))
-      upgradeConfigs.set(type, cfg.enabled)
+      upgradeConfigs.set(type, cfg.enabled !== false)
     }
     if (own.upstream !== undefined) {
       for (const name of clustersOf(own.upstream)) {

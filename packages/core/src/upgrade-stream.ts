@@ -214,7 +214,9 @@ export class UpgradeStream implements ChainOwner {
       response: (status, resHeaders, body) => {
         this.#pending = undefined
         this.#releasePending = undefined
-        body.once('close', () => release())
+        // A 4xx/5xx is an ordinary response (Envoy may pool its connection: no upstream_cx_destroy); any
+        // other non-101 answer to an upgrade costs the connection. Ours is closed either way, never reused.
+        body.once('close', () => release(status < 400 || status > 599))
         this.#onResponse(status, resHeaders, body)
       },
       failed: (error, phase) => {
