@@ -114,8 +114,8 @@ const cases: Case[] = [
   { name: 'a client dropping mid pipe ends the legacy pipe', parts: [ws('/legacy/accept'), 'AWAIT_HEAD', 'PING', 'DESTROY'], status: 101 },
   { name: 'early bytes held by the guard follow the 101 in order', parts: [ws('/legacy/accept') + 'EARLY', 'AWAIT_HEAD', 'PING', 'END'], status: 101, check: (r) => assert.match(r.data, /EARLYPING$/) },
   // The legacy upstream failing at each step, or answering oddly
-  { name: 'a refused legacy connection gives 503 with Connection: close', parts: [ws('/legacy-dead')], status: 503, check: closes },
-  { name: 'a refused legacy connection with early bytes gives 503 and drops them', parts: [ws('/legacy-dead') + 'EARLY'], status: 503, check: closes },
+  { name: 'a refused legacy connection gives 504 with Connection: close', parts: [ws('/legacy-dead')], status: 504, check: closes },
+  { name: 'a refused legacy connection with early bytes gives 504 and drops them', parts: [ws('/legacy-dead') + 'EARLY'], status: 504, check: closes },
   { name: 'a legacy upstream answering garbage gives 502', parts: [ws('/legacy/garbage')], status: 502, check: closes },
   { name: 'a legacy upstream answering garbage and staying open gives 502', parts: [ws('/legacy/garbage-open')], status: 502, check: closes },
   { name: 'a legacy upstream closing on the head gives 503', parts: [ws('/legacy/close-on-head')], status: 503, check: closes },

@@ -7,7 +7,7 @@ import {
 
 for (const trustUpstream of [false, true]) {
   const mode = trustUpstream ? 'with trustUpstream' : 'by default'
-  test(`answers 503 with a coded log line when the endpoint refuses the connection, ${mode}`, async (t) => {
+  test(`answers 504 with a coded log line when the endpoint refuses the connection (Envoy's legacy handler), ${mode}`, async (t) => {
     const dead = await unusedPort()
     const logs = captureLogs()
     const { port, app } = await startLegacyProxy(t, { clusters: { c: { endpoints: [`127.0.0.1:${dead}`] } } }, (app) => {
@@ -16,9 +16,9 @@ for (const trustUpstream of [false, true]) {
     const closes = legacyCloses(t)
     const client = await rawClient(t, port, upgradeHead('/chat'))
     await client.closed
-    assert.match(client.received, /^HTTP\/1\.1 503 Service Unavailable\r\n/)
+    assert.match(client.received, /^HTTP\/1\.1 504 Gateway Timeout\r\n/)
     assert.match(client.received, /\r\nconnection: close\r\n/i)
-    const line = logs.lines.find(l => l.code === 'SWY_ERR_UPSTREAM_CONNECT')
+    const line = logs.lines.find(l => l.code === 'SWY_ERR_WSTCP_CONNECT')
     assert.ok(line, 'a log line with the code')
     assert.equal(line.level, 40)
     await closes.waitFor(1)

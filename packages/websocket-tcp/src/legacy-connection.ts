@@ -9,7 +9,7 @@ import {
 } from '@switchyard/core'
 import { buildRequestHead, requestBodyLength } from './request-head.js'
 import { bodyFraming, ChunkedScanner, closingHead, parseResponseHead, type BodyFraming, type ResponseHead } from './response-head.js'
-import { SwyWstcpBadResponseError, SwyWstcpConnectTimeoutError } from './errors.js'
+import { SwyWstcpBadResponseError, SwyWstcpConnectError, SwyWstcpConnectTimeoutError } from './errors.js'
 
 const upgradeStartChannel = diagnostics.channel('switchyard:upgrade:start')
 const tunnelCloseChannel = diagnostics.channel('switchyard:tunnel:close')
@@ -335,7 +335,7 @@ export class LegacyConnection {
     if (this.#phase === 'connecting') {
       this.#clearConnectTimer()
       this.#core.stats.cluster(this.#cluster!.name, 'upstream_cx_connect_fail')
-      const e = new coreErrors.SwyUpstreamConnectError(this.#cluster!.name, this.#endpoint!.authority, err.message)
+      const e = new SwyWstcpConnectError(this.#cluster!.name, this.#endpoint!.authority, err.message)
       e.cause = err
       this.#fail(e)
       return
