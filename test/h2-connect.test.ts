@@ -93,6 +93,24 @@ test('sends Envoy\'s exact extended CONNECT and relays a 201 untouched without o
   assert.equal(h['sec-websocket-version'], '13')
 })
 
+test('sends the client\'s Upgrade value as :protocol in its own case, and answers with it', async (t) => {
+  const received: http2.IncomingHttpHeaders[] = []
+  const peer = http2.createServer({ settings: { enableConnectProtocol: true } })
+  peer.on('stream', (stream, headers) => {
+    received.push(headers)
+    stream.respond({ ':status': 200 })
+  })
+  const peerPort = await listenServer(t, peer)
+  const front = await startNode(t, { listen: 'http1', upstream: `127.0.0.1:${peerPort}`, upstreamProtocol: 'http2' })
+  const socket = await rawClient(t, front.port)
+  socket.write('GET /raw/x HTTP/1.1\r\nHost: svc.local\r\nUpgrade: Foo\r\nConnection: Upgrade\r\n\r\n')
+  const { status, head } = await readHead(socket)
+  assert.equal(status, 101)
+  assert.match(head, /\r\n[Uu]pgrade: Foo\r\n/)
+  assert.equal(received[0]![':protocol'], 'Foo')
+  socket.destroy()
+})
+
 test('forwards a non-zero Content-Length on the extended CONNECT', async (t) => {
   const received: http2.IncomingHttpHeaders[] = []
   const peer = http2.createServer({ settings: { enableConnectProtocol: true } })

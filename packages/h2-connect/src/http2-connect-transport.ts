@@ -36,8 +36,11 @@ export class Http2ConnectTransport implements UpgradeTransport {
 
   open (request: UpgradeRequest, events: UpgradeEvents): PendingUpgrade {
     const { cluster, endpoint, upgradeType } = request
+    // `:protocol` is the client's Upgrade value as sent (Envoy); core matched it case-insensitively.
+    const sent = typeof request.headers.upgrade === 'string' ? request.headers.upgrade.trim() : undefined
+    const protocol = sent !== undefined && sent.toLowerCase() === upgradeType ? sent : upgradeType
     const headers = toExtendedConnect(request.headers, {
-      upgradeType, path: request.path, secure: endpoint.secure, authority: endpoint.authority
+      upgradeType: protocol, path: request.path, secure: endpoint.secure, authority: endpoint.authority
     })
     const method = request.method.toUpperCase()
     if (this.#preserveMethod && method !== 'GET') headers[METHOD_CARRIER] = method
@@ -118,7 +121,7 @@ export class Http2ConnectTransport implements UpgradeTransport {
         if (!finish()) { s.close(constants.NGHTTP2_CANCEL); return }
         const status = Number(resHeaders[':status'])
         if (status === 200) {
-          const h1 = acceptedAsUpgrade(resHeaders, upgradeType)
+          const h1 = acceptedAsUpgrade(resHeaders, protocol)
           // The accept answers the client's own key, whatever the peer added (HAProxy answers a key of its own).
           if (upgradeType === 'websocket') delete h1['sec-websocket-accept']
           if (clientKey !== undefined) h1['sec-websocket-accept'] = acceptFor(clientKey)
