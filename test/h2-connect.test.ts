@@ -238,6 +238,7 @@ test('refuses a plain CONNECT with 403 when no CONNECT upgrade config allows it'
   const [res] = await once(stream, 'response') as [http2.IncomingHttpHeaders]
   assert.equal(res[':status'], 403)
   assert.equal(echoApp.seen.length, 0)
+  assert.equal(sidecar.app.switchyard.stats().downstream_rq_ws_on_non_ws_route, 1)
 })
 
 test('routes a plain CONNECT when a CONNECT upgrade config enables it', async (t) => {

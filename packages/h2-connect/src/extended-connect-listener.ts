@@ -52,6 +52,8 @@ export function createConnectListener (holder: CoreHolder, options: ExtendedConn
     if (protocol === undefined && core.upgradeConfigs.get('connect')?.enabled !== true) {
       const err = new SwyH2PlainConnectError(String(authority))
       core.log.debug({ code: err.code, authority }, err.message)
+      // Counted as Envoy counts any refused upgrade type (and as the HTTP/1.1 CONNECT refusal is).
+      core.stats.inc('downstream_rq_ws_on_non_ws_route')
       res.statusCode = 403
       res.end()
       stopClient(stream)
