@@ -40,6 +40,23 @@ test('answers 504 when the upstream does not answer the handshake within the rou
   assert.equal(upstream.after.get(0), undefined, 'held bytes reached the upstream')
 })
 
+test('applies Envoy\'s default 15 s route timeout to the handshake when a route sets none', { timeout: 10_000 }, async (t) => {
+  let headArrived: () => void = () => {}
+  const arrived = new Promise<void>((resolve) => { headArrived = resolve })
+  const upstream = await rawUpstream(t, () => headArrived())
+  const { port, app } = await proxyTo(t, [`127.0.0.1:${upstream.port}`], {})
+  // Only the global setTimeout (the route timer) is mocked: sockets keep their own timers.
+  t.mock.timers.enable({ apis: ['setTimeout'] })
+  const client = await rawClient(t, port, upgradeHead('/foo', 'foo'))
+  await arrived
+  t.mock.timers.tick(14_999)
+  assert.equal(stat(app, 'cluster.foo.upstream_rq_timeout'), 0, 'timed out before 15 s')
+  t.mock.timers.tick(1)
+  await client.done
+  assert.equal(parseHead(client.received)?.status, 504)
+  assert.equal(stat(app, 'cluster.foo.upstream_rq_timeout'), 1)
+})
+
 test('disarms the route timeout once the 101 arrives', async (t) => {
   const upstream = await rawUpgradeEcho(t)
   const { port, app } = await proxyTo(t, [`127.0.0.1:${upstream.port}`], { timeout: 60 })

@@ -28,6 +28,9 @@ type Phase = 'handshake' | 'tunnel' | 'response' | 'closed'
  * bytes until the upstream accepts (CVE-2026-73548: early bytes are never parsed upstream as a request),
  * then a `Tunnel` carries payload both ways, still through the chain when a filter watches data.
  */
+/** Envoy's default route timeout, applied to the handshake when a route sets none (ms). */
+const DEFAULT_HANDSHAKE_TIMEOUT = 15_000
+
 export class UpgradeStream implements ChainOwner {
   readonly chain: FilterChain
   readonly #core: SwitchyardCore
@@ -153,8 +156,9 @@ export class UpgradeStream implements ChainOwner {
   }
 
   #armTimeout (): void {
-    const timeout = this.#route.upstream?.timeout
-    if (timeout === undefined || timeout === 0) return
+    // Envoy's route timeout defaults to 15 s and covers an upgrade until its 101; 0 disables it.
+    const timeout = this.#route.upstream?.timeout ?? DEFAULT_HANDSHAKE_TIMEOUT
+    if (timeout === 0) return
     this.#timer = setTimeout(() => {
       this.#timer = undefined
       if (this.#phase !== 'handshake') return
