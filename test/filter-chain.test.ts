@@ -324,3 +324,21 @@ test('lets a filter pause both directions and resume them, holding backpressure 
   await client.done
   assert.equal(client.received.length - headLength, result.written)
 })
+
+test('ends the stream when a filter answers the 101 with a local reply at once, so no gauge stays up', { timeout: 10_000 }, async (t) => {
+  const upstream = await rawUpgradeEcho(t)
+  const refuse101: Filter = {
+    name: 'refuse-101',
+    onResponseHeaders (ctx, status) { if (status === 101) ctx.sendLocalReply(502, 'not today') }
+  }
+  const { port, app } = await startProxy(t, { clusters: { c: cluster(upstream.port) }, upgradeConfigs: [{ upgradeType: 'foo', filters: [refuse101] }] }, (app) => {
+    app.get('/c', { upstream: { cluster: 'c' } }, proxy)
+  })
+  const closed = nextTunnelClose()
+  const client = await rawClient(t, port, upgradeHead('/c', 'foo'))
+  await client.done
+  assert.equal(parseHead(client.received)?.status, 502)
+  await closed
+  assert.equal(app.switchyard.stats().downstream_cx_upgrades_active, 0)
+  assert.equal(app.switchyard.stats()['upgrade.foo.downstream_cx_upgrades_active'], 0)
+})

@@ -317,16 +317,16 @@ export class UpgradeStream implements ChainOwner {
     this.#dropHeld()
 
     const down = this.#downstream.stream
-    down.removeListener('data', this.#onEarlyData)
-    down.removeListener('end', this.#onEarlyEnd)
-    down.removeListener('close', this.#onDownstreamClose)
-
     const chain = this.chain
     const toUpstream: TunnelSink = chain.requestDataPassthrough
       ? streamSink(socket)
       : { write: (c) => chain.requestData(c, false), end: () => { chain.requestData(EMPTY, true) } }
     chain.responseHeaders(101, headers, false)
+    // A filter may answer the 101 with a local reply: the stream then ends through its close listener.
     if (this.#phase !== 'tunnel') { socket.destroy(); return }
+    down.removeListener('data', this.#onEarlyData)
+    down.removeListener('end', this.#onEarlyEnd)
+    down.removeListener('close', this.#onDownstreamClose)
     const toDownstream: TunnelSink = chain.responseDataPassthrough
       ? streamSink(down)
       : { write: (c) => chain.responseData(c, false), end: () => { chain.responseData(EMPTY, true) } }
