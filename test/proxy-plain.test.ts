@@ -1,7 +1,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
-import { proxy } from '@switchyard/core'
+import net from 'node:net'
+import { once } from 'node:events'
+import { proxy, type Filter } from '@switchyard/core'
+import { createBufferFilter } from '@switchyard/filters'
 import { startProxy, cluster, unusedPort, stat } from './helpers/start-proxy.ts'
 import { httpUpstream, type SeenRequest } from './helpers/http-upstream.ts'
 
@@ -163,4 +166,55 @@ test('redirects a plain request as the route redirect says', async (t) => {
   const moved = await get(`${url}/moved?q=2`, { host: 'front.example' })
   assert.equal(moved.status, 301)
   assert.equal(moved.headers.location, 'https://other.example/moved?q=2')
+})
+
+/** Sends `head` and `body` on a fresh socket; resolves with everything received once the proxy closes it. */
+async function rawRequest (port: number, head: string, body: Buffer): Promise<string> {
+  const socket = net.connect(port, '127.0.0.1')
+  socket.write(head)
+  socket.write(body)
+  let received = ''
+  socket.on('data', (chunk: Buffer) => { received += chunk.toString('latin1') })
+  socket.on('error', () => {})
+  await once(socket, 'close')
+  return received
+}
+
+test('passes a GET body (which Fastify leaves unread) through the chain; reply-from forwards none', async (t) => {
+  const upstream = await httpUpstream(t, 'app')
+  const seen: string[] = []
+  const watcher: Filter = { name: 'watcher', onRequestData (_ctx, chunk, end) { seen.push(`${chunk.toString()}|${String(end)}`) } }
+  const { url } = await startProxy(t, { clusters: { app: cluster(upstream.port) }, filters: [watcher] }, (app) => {
+    app.get('/things', { upstream: { cluster: 'app' } }, proxy)
+  })
+  const answer = await rawRequest(Number(new URL(url).port), 'GET /things HTTP/1.1\r\nhost: x\r\ncontent-length: 11\r\nconnection: close\r\n\r\n', Buffer.from('hello there'))
+  assert.match(answer, /^HTTP\/1\.1 200 /)
+  assert.equal(seen.join(''), 'hello there|false|true')
+  assert.equal(upstream.requests[0]?.body, '')
+})
+
+test('a buffer filter answers 413 to a plain request with a body over its limit and the connection closes (Envoy\'s WebsocketCustomFilterChain)', async (t) => {
+  const upstream = await httpUpstream(t, 'app')
+  const { url } = await startProxy(t, {
+    clusters: { app: cluster(upstream.port) },
+    filters: [createBufferFilter({ maxRequestBytes: 1024 })]
+  }, (app) => {
+    app.get('/', { upstream: { cluster: 'app' } }, proxy)
+  })
+  const port = Number(new URL(url).port)
+  // No `connection: close` from the client: the proxy must close the connection itself.
+  const answer = await rawRequest(port, 'GET / HTTP/1.1\r\nhost: x\r\ncontent-length: 2048\r\n\r\n', Buffer.alloc(2048, 'a'))
+  assert.match(answer, /^HTTP\/1\.1 413 /)
+  assert.match(answer, /\r\nconnection: close\r\n/i)
+  assert.equal(upstream.requests.length, 0)
+})
+
+test('a GET body over the route\'s bodyLimit gets 413 without reaching the upstream', async (t) => {
+  const upstream = await httpUpstream(t, 'app')
+  const { url } = await startProxy(t, { clusters: { app: cluster(upstream.port) } }, (app) => {
+    app.get('/small', { upstream: { cluster: 'app' }, bodyLimit: 100 }, proxy)
+  })
+  const answer = await rawRequest(Number(new URL(url).port), 'GET /small HTTP/1.1\r\nhost: x\r\ncontent-length: 200\r\n\r\n', Buffer.alloc(200, 'b'))
+  assert.match(answer, /^HTTP\/1\.1 413 /)
+  assert.equal(upstream.requests.length, 0)
 })

@@ -41,6 +41,7 @@ export class PlainStream implements ChainOwner {
   #attempt = 0
   #cluster = ''
   #done = false
+  #requestEnded = false
 
   constructor (core: SwitchyardCore, engines: Map<string, PlainEngine>, route: RouteState, request: FastifyRequest, reply: FastifyReply, filters: readonly Filter[]) {
     this.#core = core
@@ -70,8 +71,34 @@ export class PlainStream implements ChainOwner {
     if (raw.httpVersionMajor === 2) for (const key in headers) if (key.startsWith(':')) delete headers[key]
     addForwardingHeaders(headers, raw.socket?.remoteAddress, this.#request.protocol === 'https' ? 'https' : 'http')
     const body = bodyBytes(this.#request.body)
-    this.chain.requestHeaders(headers, body === undefined)
+    // Fastify reads no body for GET, HEAD, DELETE and the like; Envoy still sends one through the chain.
+    const unread = body === undefined && hasUnreadBody(raw)
+    this.chain.requestHeaders(headers, body === undefined && !unread)
     if (body !== undefined && !this.chain.closed) this.chain.requestData(body, true)
+    if (unread) this.#readBody()
+    else this.#requestEnded = true
+  }
+
+  /** Streams a body Fastify left unread through the chain, within the route's `bodyLimit` (413 beyond it). */
+  #readBody (): void {
+    const raw = this.#request.raw
+    const limit = this.#request.routeOptions.bodyLimit ?? DEFAULT_BODY_LIMIT
+    let seen = 0
+    raw.on('data', (chunk: Buffer) => {
+      if (this.#done || this.chain.closed) return
+      seen += chunk.length
+      if (seen > limit) {
+        raw.pause()
+        this.localReply(this.chain.filters.length, 413, undefined, {})
+        return
+      }
+      if (!this.chain.requestData(chunk, false)) raw.pause()
+    })
+    raw.once('end', () => {
+      this.#requestEnded = true
+      if (!this.#done && !this.chain.closed) this.chain.requestData(EMPTY, true)
+    })
+    raw.on('error', (err: Error) => this.abort(err))
   }
 
   #routerSink: ChainSink = {
@@ -152,11 +179,19 @@ export class PlainStream implements ChainOwner {
       }
     }
     if (upstream.timeout !== undefined && upstream.timeout > 0) opts.timeout = upstream.timeout
-    if (body !== undefined) {
+    // @fastify/reply-from sends no body with GET or HEAD (it throws): such a body has been through the chain
+    // (a filter may refuse it) but goes no further. Every other method carries it.
+    const method = this.#request.raw.method ?? 'GET'
+    if (body !== undefined && method !== 'GET' && method !== 'HEAD') {
       opts.body = body
       opts.contentType = firstOf(this.#request.headers['content-type']) ?? 'application/octet-stream'
     }
-    this.#engines.get(cluster.name)!.from.call(this.#reply, `${endpoint.origin}${path}`, opts)
+    try {
+      this.#engines.get(cluster.name)!.from.call(this.#reply, `${endpoint.origin}${path}`, opts)
+    } catch (err) {
+      // Never let the engine's own refusal escape into the socket's event handler.
+      this.#fail(err as Error)
+    }
   }
 
   /** Envoy's request mirroring: a fire-and-forget copy, Host suffixed with `-shadow`. */
@@ -235,6 +270,9 @@ export class PlainStream implements ChainOwner {
     const payload = this.chain.localResponse(fromFilter, status, h, body ?? EMPTY)
     reply.code(status)
     for (const key in h) reply.header(key, h[key])
+    // Answered before the request was read to its end: the rest cannot be trusted to frame a next request,
+    // so the HTTP/1.1 connection closes after this answer (as Envoy's codec does).
+    if (!this.#requestEnded && this.#request.raw.httpVersionMajor === 1) reply.header('connection', 'close')
     reply.send(payload)
   }
 
@@ -252,11 +290,24 @@ export class PlainStream implements ChainOwner {
 
   pause (): void {}
   resume (): void {}
-  drained (): void { this.#resumeUpstream() }
+  drained (direction: 'request' | 'response'): void {
+    if (direction === 'request') this.#request.raw.resume()
+    else this.#resumeUpstream()
+  }
 
   #close (error?: Error): void {
     this.chain.close(error)
   }
+}
+
+/** Fastify's default `bodyLimit`. */
+const DEFAULT_BODY_LIMIT = 1024 * 1024
+
+/** A request body the client declared and nobody has read yet. */
+function hasUnreadBody (raw: FastifyRequest['raw']): boolean {
+  if (raw.readableEnded || (raw as { readableDidRead?: boolean }).readableDidRead === true) return false
+  const length = raw.headers['content-length']
+  return raw.headers['transfer-encoding'] !== undefined || (length !== undefined && Number(length) > 0)
 }
 
 function bodyBytes (body: unknown): Buffer | undefined {
