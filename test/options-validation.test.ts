@@ -33,7 +33,8 @@ const badPlugin: Array<[string, unknown, Expected]> = [
   ['an upgrade config enabled flag that is not a boolean', { upgradeConfigs: [{ upgradeType: 'foo', enabled: 'yes' }] }, { code: 'SWY_ERR_PLUGIN_OPTIONS', mentions: ['enabled'] }],
   ['a filter without a name', { filters: [{ onRequestHeaders () {} }] }, { code: 'SWY_ERR_PLUGIN_OPTIONS', mentions: ['filters'] }],
   ['a filter callback that is not a function', { filters: [{ name: 'x', onRequestData: 42 }] }, { code: 'SWY_ERR_PLUGIN_OPTIONS', mentions: ['onRequestData'] }],
-  ['duplicate upgrade types differing in case', { upgradeConfigs: [{ upgradeType: 'WebSocket' }, { upgradeType: 'websocket' }] }, { code: 'SWY_ERR_DUPLICATE_UPGRADE_TYPE', mentions: ['websocket'] }]
+  ['duplicate upgrade types differing in case', { upgradeConfigs: [{ upgradeType: 'WebSocket' }, { upgradeType: 'websocket' }] }, { code: 'SWY_ERR_DUPLICATE_UPGRADE_TYPE', mentions: ['websocket'] }],
+  ['a misspelt option name', { upgradeConfig: [{ upgradeType: 'websocket' }] }, { code: 'SWY_ERR_PLUGIN_OPTIONS', mentions: ['upgradeConfig'] }]
 ]
 
 for (const [what, options, expected] of badPlugin) {

@@ -218,3 +218,23 @@ test('a GET body over the route\'s bodyLimit gets 413 without reaching the upstr
   assert.match(answer, /^HTTP\/1\.1 413 /)
   assert.equal(upstream.requests.length, 0)
 })
+
+test('a filter that rewrites a plain response body gets the new length framed for the client', async (t) => {
+  const upstream = await httpUpstream(t, 'app')
+  let replaced = false
+  const shorten: Filter = {
+    name: 'shorten',
+    onResponseData (ctx, chunk) {
+      if (chunk.length === 0) return
+      ctx.replaceData(replaced ? Buffer.alloc(0) : Buffer.from('short'))
+      replaced = true
+    }
+  }
+  const { url } = await startProxy(t, { clusters: { app: cluster(upstream.port) }, filters: [shorten] }, (app) => {
+    app.get('/things', { upstream: { cluster: 'app' } }, proxy)
+  })
+  const res = await fetch(`${url}/things`)
+  assert.equal(res.status, 200)
+  assert.equal(res.headers.get('content-length'), null)
+  assert.equal(await res.text(), 'short')
+})

@@ -219,6 +219,8 @@ export class PlainStream implements ChainOwner {
       const v = res.headers[key]
       if (v !== undefined && !hopByHopResponse.has(key)) headers[key] = v
     }
+    // A filter that reads response data may change its length: let Node frame the body (chunked) instead.
+    if (!this.chain.responseDataPassthrough) delete headers['content-length']
     const stream = res.stream
     this.chain.responseHeaders(res.statusCode, headers, false)
     stream.on('data', (chunk: Buffer) => {

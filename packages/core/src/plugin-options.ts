@@ -24,8 +24,12 @@ export const PluginOptionsSchema = Type.Object({
   filters: Type.Optional(Type.Array(FilterShape)),
   highWaterMark: Type.Optional(Type.Integer({ minimum: 1024 })),
   shutdownGracePeriod: Type.Optional(Type.Integer({ minimum: 0, description: 'milliseconds' })),
-  maxRequestHeaders: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 }))
-}, { additionalProperties: true })
+  maxRequestHeaders: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+  // Fastify's own registration options; anything else unknown is a typo and fails app.ready().
+  prefix: Type.Optional(Type.String()),
+  logLevel: Type.Optional(Type.String()),
+  logSerializers: Type.Optional(Type.Object({}, { additionalProperties: true }))
+}, { additionalProperties: false })
 
 /** Envoy's HTTP connection manager `upgrade_configs[]` entry. */
 export interface UpgradeConfig {
