@@ -342,3 +342,27 @@ test('ends the stream when a filter answers the 101 with a local reply at once, 
   assert.equal(app.switchyard.stats().downstream_cx_upgrades_active, 0)
   assert.equal(app.switchyard.stats()['upgrade.foo.downstream_cx_upgrades_active'], 0)
 })
+
+test('delivers the last bytes an async data filter still holds when the other side has already closed', { timeout: 10_000 }, async (t) => {
+  const upstream = await rawUpstream(t)
+  // Each response chunk waits a few turns of the event loop inside the filter before it goes on.
+  const slow: Filter = {
+    name: 'slow',
+    async onResponseData () {
+      for (let i = 0; i < 5; i++) await new Promise<void>((resolve) => setImmediate(resolve))
+    }
+  }
+  const { port } = await startProxy(t, { clusters: { c: cluster(upstream.port) }, upgradeConfigs: [{ upgradeType: 'foo', filters: [slow] }] }, (app) => {
+    app.get('/c', { upstream: { cluster: 'c' } }, proxy)
+  })
+  const client = await rawClient(t, port, upgradeHead('/c', 'foo'))
+  const conn = await upstream.next()
+  accept(conn)
+  const headLength = (await client.head()).raw.length
+  // The client half-closes first; the upstream then sends its last bytes and closes at once.
+  client.socket.end()
+  await new Promise<void>((resolve) => conn.socket.once('end', () => resolve()))
+  conn.socket.end('tail')
+  await client.done
+  assert.equal(client.received.subarray(headLength).toString(), 'tail')
+})

@@ -10,6 +10,11 @@ type Timed = Duplex & { setTimeout?: (ms: number, cb?: () => void) => unknown }
 export interface TunnelSink {
   write (chunk: Buffer): boolean
   end (): void
+  /**
+   * True when bytes may still be on their way inside the sink after `write` returns (a filter chain with
+   * async data callbacks): the far side is then ended by this sink's `end`, never destroyed early.
+   */
+  readonly buffered?: boolean
 }
 
 export interface TunnelOptions {
@@ -164,6 +169,14 @@ export class Tunnel {
       return
     }
     if (other.destroyed) return
+    // This side ended cleanly, but its last bytes and its end may still be inside a filter chain on their
+    // way to the other side: the half-close path ends the other side once they are out, and it goes then.
+    const closing = side === 'downstream' ? this.downstream : this.upstream
+    const sink = side === 'downstream' ? this.#toUpstream : this.#toDownstream
+    if (sink.buffered === true && closing.readableEnded && this.#reset !== side && !other.writableEnded) {
+      other.once('finish', () => other.destroy())
+      return
+    }
     // A reset is carried as a reset when nothing is left to deliver (Envoy's TCP proxy resets too).
     if (this.#reset === side && other.writableLength === 0) {
       resetStream(other)

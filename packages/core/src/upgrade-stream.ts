@@ -320,7 +320,7 @@ export class UpgradeStream implements ChainOwner {
     const chain = this.chain
     const toUpstream: TunnelSink = chain.requestDataPassthrough
       ? streamSink(socket)
-      : { write: (c) => chain.requestData(c, false), end: () => { chain.requestData(EMPTY, true) } }
+      : { write: (c) => chain.requestData(c, false), end: () => { chain.requestData(EMPTY, true) }, buffered: true }
     chain.responseHeaders(101, headers, false)
     // A filter may answer the 101 with a local reply: the stream then ends through its close listener.
     if (this.#phase !== 'tunnel') { socket.destroy(); return }
@@ -329,7 +329,7 @@ export class UpgradeStream implements ChainOwner {
     down.removeListener('close', this.#onDownstreamClose)
     const toDownstream: TunnelSink = chain.responseDataPassthrough
       ? streamSink(down)
-      : { write: (c) => chain.responseData(c, false), end: () => { chain.responseData(EMPTY, true) } }
+      : { write: (c) => chain.responseData(c, false), end: () => { chain.responseData(EMPTY, true) }, buffered: true }
     if (head.length > 0) {
       this.#bytesOut += head.length
       toDownstream.write(head)
