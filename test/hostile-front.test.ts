@@ -1,10 +1,8 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import net from 'node:net'
-import Fastify, { type FastifyInstance } from 'fastify'
-import switchyard, { proxy } from '@switchyard/core'
-import { rawExchange, scriptedUpstream, upgradesSettled, type RawPart, type RawResult, type ScriptedUpstream } from './helpers/hostile.ts'
-import { freePort } from './helpers/h2-peers.ts'
+import type { FastifyInstance } from 'fastify'
+import { proxy } from '@switchyard/core'
+import { hostileFront, rawExchange, upgradesSettled, type RawPart, type RawResult, type ScriptedUpstream } from './helpers/hostile.ts'
 
 /**
  * Hostile inputs against a new-style front (issue 7). Each case states the exact status the client gets
@@ -16,23 +14,11 @@ let upstream: ScriptedUpstream
 let port: number
 
 before(async () => {
-  upstream = await scriptedUpstream()
-  // A port nothing listens on: connections to it are refused.
-  const deadPort = await freePort()
-  app = Fastify()
-  await app.register(switchyard, {
-    clusters: {
-      up: { endpoints: [`127.0.0.1:${upstream.port}`] },
-      dead: { endpoints: [`127.0.0.1:${deadPort}`], connectTimeout: 1000 }
-    },
-    upgradeConfigs: [{ upgradeType: 'websocket' }, { upgradeType: 'foo' }]
-  })
-  app.route({ method: ['GET', 'POST', 'PUT'], url: '/ws/*', upstream: { cluster: 'up', timeout: 300 }, handler: proxy })
-  app.route({ method: ['GET', 'POST'], url: '/foo/*', upstream: { cluster: 'up', timeout: 300 }, handler: proxy })
-  app.get('/dead', { upstream: { cluster: 'dead' } }, proxy)
-  app.get('/plain', async () => 'plain')
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  port = (app.server.address() as net.AddressInfo).port
+  ({ app, upstream, port } = await hostileFront((app) => {
+    app.route({ method: ['GET', 'POST', 'PUT'], url: '/ws/*', upstream: { cluster: 'up', timeout: 300 }, handler: proxy })
+    app.route({ method: ['GET', 'POST'], url: '/foo/*', upstream: { cluster: 'up', timeout: 300 }, handler: proxy })
+    app.get('/dead', { upstream: { cluster: 'dead' } }, proxy)
+  }))
 })
 
 after(async () => {

@@ -1,11 +1,9 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import net from 'node:net'
-import Fastify, { type FastifyInstance } from 'fastify'
-import switchyard, { proxy } from '@switchyard/core'
+import type { FastifyInstance } from 'fastify'
+import { proxy } from '@switchyard/core'
 import websocketTcp from '@switchyard/websocket-tcp'
-import { gaugesSettled, rawExchange, scriptedUpstream, type RawPart, type RawResult, type ScriptedUpstream } from './helpers/hostile.ts'
-import { freePort } from './helpers/h2-peers.ts'
+import { gaugesSettled, hostileFront, rawExchange, type RawPart, type RawResult, type ScriptedUpstream } from './helpers/hostile.ts'
 
 /**
  * Hostile inputs against a front with legacy `useWebsocket` routes (`/legacy/*`, the smuggling guard on)
@@ -20,25 +18,13 @@ let port: number
 const GAUGES = ['downstream_cx_upgrades_active', 'downstream_cx_websocket_active'] as const
 
 before(async () => {
-  upstream = await scriptedUpstream()
-  // A port nothing listens on: connections to it are refused.
-  const deadPort = await freePort()
-  app = Fastify()
-  await app.register(switchyard, {
-    clusters: {
-      up: { endpoints: [`127.0.0.1:${upstream.port}`] },
-      dead: { endpoints: [`127.0.0.1:${deadPort}`], connectTimeout: 1000 }
-    },
-    upgradeConfigs: [{ upgradeType: 'websocket' }, { upgradeType: 'foo' }]
-  })
-  await app.register(websocketTcp)
-  app.route({ method: ['GET', 'POST'], url: '/legacy/*', useWebsocket: true, upstream: { cluster: 'up', idleTimeout: 300 }, handler: proxy })
-  app.get('/legacy-dead', { useWebsocket: true, upstream: { cluster: 'dead' } }, proxy)
-  app.route({ method: ['GET', 'POST'], url: '/ws/*', upstream: { cluster: 'up', timeout: 300 }, handler: proxy })
-  app.get('/off/*', { upstream: { cluster: 'up' }, upgradeConfigs: [{ upgradeType: 'websocket', enabled: false }] }, proxy)
-  app.get('/plain', async () => 'plain')
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  port = (app.server.address() as net.AddressInfo).port
+  ({ app, upstream, port } = await hostileFront(async (app) => {
+    await app.register(websocketTcp)
+    app.route({ method: ['GET', 'POST'], url: '/legacy/*', useWebsocket: true, upstream: { cluster: 'up', idleTimeout: 300 }, handler: proxy })
+    app.get('/legacy-dead', { useWebsocket: true, upstream: { cluster: 'dead' } }, proxy)
+    app.route({ method: ['GET', 'POST'], url: '/ws/*', upstream: { cluster: 'up', timeout: 300 }, handler: proxy })
+    app.get('/off/*', { upstream: { cluster: 'up' }, upgradeConfigs: [{ upgradeType: 'websocket', enabled: false }] }, proxy)
+  }))
 })
 
 after(async () => {

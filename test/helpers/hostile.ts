@@ -1,7 +1,9 @@
 import net from 'node:net'
 import diagnostics from 'node:diagnostics_channel'
 import { once } from 'node:events'
-import type { FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
+import switchyard from '@switchyard/core'
+import { freePort } from './h2-peers.ts'
 
 /**
  * A raw HTTP/1.1 upstream whose behaviour is chosen by the request path, for hostile-input tables:
@@ -326,4 +328,25 @@ function statusOf (block: Buffer): number | null {
     return Number(block.subarray(2, 2 + length).toString('latin1'))
   }
   return null
+}
+
+/**
+ * The front the hostile tables attack: core with clusters `up` (the scripted upstream) and `dead` (a port
+ * nothing listens on), WebSocket and `foo` enabled; `routes` adds the table's routes (and plugins).
+ */
+export async function hostileFront (routes: (app: FastifyInstance) => void | Promise<void>): Promise<{ app: FastifyInstance, upstream: ScriptedUpstream, port: number }> {
+  const upstream = await scriptedUpstream()
+  const deadPort = await freePort()
+  const app = Fastify()
+  await app.register(switchyard, {
+    clusters: {
+      up: { endpoints: [`127.0.0.1:${upstream.port}`] },
+      dead: { endpoints: [`127.0.0.1:${deadPort}`], connectTimeout: 1000 }
+    },
+    upgradeConfigs: [{ upgradeType: 'websocket' }, { upgradeType: 'foo' }]
+  })
+  await routes(app)
+  app.get('/plain', async () => 'plain')
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  return { app, upstream, port: (app.server.address() as net.AddressInfo).port }
 }
