@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { once, EventEmitter } from 'node:events'
-import { proxy } from '@switchyard/core'
+import { proxy, type Filter } from '@switchyard/core'
 import { createAccessLogFilter, createWebSocketFrameLimitFilter, type AccessLogLine } from '@switchyard/filters'
 import { echoUpstream, openWs, startFiltersProxy } from './helpers/filters-upstreams.ts'
 
@@ -64,4 +64,23 @@ test('writes one pino line per stream: a plain request and a WebSocket tunnel cl
   assert.deepEqual(tunnel.websocketMessages, { fromDownstream: 2, fromUpstream: 2 })
   assert.ok(tunnel.durationMs > 0)
   assert.equal(log.lines.length, 2, 'one line per stream')
+})
+
+test('logs a local reply with a body as the proxy\'s, not as the upstream closing', async (t) => {
+  const log = accessLines()
+  const up = await echoUpstream(t)
+  const refuse: Filter = { name: 'refuse', onRequestHeaders (ctx) { ctx.sendLocalReply(413, 'Payload Too Large') } }
+  const { port } = await startFiltersProxy(t, {
+    clusters: { echo: { endpoints: [`127.0.0.1:${up.port}`] } },
+    upgradeConfigs: [{ upgradeType: 'websocket' }],
+    filters: [createAccessLogFilter(), refuse]
+  }, (app) => { app.get('/x', { upstream: { cluster: 'echo' } }, proxy) }, { logger: { level: 'info', stream: log.stream } })
+  const line = log.next()
+  const res = await fetch(`http://127.0.0.1:${port}/x`)
+  assert.equal(res.status, 413)
+  assert.equal(await res.text(), 'Payload Too Large')
+  const logged = await line
+  assert.equal(logged.status, 413)
+  assert.equal(logged.closedBy, 'proxy')
+  assert.equal(logged.reason, 'local_reply')
 })

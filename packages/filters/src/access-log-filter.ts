@@ -75,8 +75,8 @@ export function createAccessLogFilter (options: AccessLogOptions = {}): Filter {
       const rec = recordOf(ctx)
       if (rec === undefined) return
       rec.status = status
-      // Only a local reply without a body reaches the response callbacks with its headers ending the stream.
-      if (endStream) ended(rec, 'proxy', 'local_reply')
+      // A local reply is the proxy's answer, body or not.
+      if (endStream || ctx.localReply) ended(rec, 'proxy', 'local_reply')
     },
     onResponseData (ctx, chunk, endStream) {
       const rec = recordOf(ctx)

@@ -26,6 +26,7 @@ export function fakeContext (opts: { upgradeType?: string | null, method?: strin
     request: { method: opts.method ?? 'GET', url: opts.url ?? '/x', headers: {} } as unknown as FastifyRequest,
     log,
     state: {},
+    get localReply () { return rec.localReplies.length > 0 },
     sendLocalReply (status, body, headers) { rec.localReplies.push({ status, body: body?.toString(), headers }) },
     pause () {},
     resume () { rec.resumed++ },

@@ -268,6 +268,8 @@ export class FilterChain {
   closed = false
   /** A local reply was sent: nothing iterates any more (Envoy stops the chain on `sendLocalReply`). */
   replied = false
+  /** Set when a local reply starts through the response callbacks (`ctx.localReply`). */
+  localReplying = false
 
   constructor (init: ChainInit) {
     this.filters = init.filters
@@ -305,6 +307,7 @@ export class FilterChain {
    * `fromFilter` (all of them when the router answers), ignoring their statuses: a local reply is final.
    */
   localResponse (fromFilter: number, status: number, headers: Headers, body: Buffer): Buffer {
+    this.localReplying = true
     const n = this.filters.length
     const start = fromFilter >= n ? 0 : n - fromFilter
     let chunk = body
@@ -364,6 +367,7 @@ export class FilterChain {
       request: init.request,
       log: init.log,
       state: this.state,
+      get localReply () { return chain.localReplying },
       sendLocalReply (status, body, headers) {
         if (chain.replied || chain.closed) return
         chain.replied = true

@@ -33,6 +33,11 @@ export interface FilterContext {
   /** Per-stream state shared by the filters of this stream. */
   readonly state: Record<string | symbol, unknown>
   /**
+   * True once a local reply (a filter's `sendLocalReply`, or the router's own 403/5xx) runs through the
+   * response callbacks: the answer is the proxy's, not the upstream's (Envoy's local-reply response flag).
+   */
+  readonly localReply: boolean
+  /**
    * Answers the downstream locally and ends the stream: nothing more reaches the upstream. Before the
    * response has started, `status`/`headers`/`body` are sent (through the response callbacks of the filters
    * before this one) with `Connection: close`; after it has started (e.g. inside a tunnel) the stream is
