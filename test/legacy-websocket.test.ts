@@ -203,7 +203,8 @@ test('re-serialises the request head with prefix and host rewrite, Content-Lengt
   assert.match(head, /\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n/)
   assert.match(head, /\r\nContent-Length: 5\r\n/)
   assert.match(head, /\r\nX-Custom-Case: Kept\r\n/)
-  assert.match(head, /\r\nx-forwarded-for: 127\.0\.0\.1\r\nx-forwarded-proto: http\r\n\r\n$/)
+  // Envoy's router records the rewritten path's original.
+  assert.match(head, /\r\nx-forwarded-for: 127\.0\.0\.1\r\nx-forwarded-proto: http\r\nx-envoy-original-path: \/ws\/room\/1\?x=y\r\n\r\n$/)
   assert.equal(rests[0], 'hello')
 
   const c2 = await rawClient(t, port, upgradeHead('/auto/x', { 'Content-Length': '5' }) + 'howdy')
@@ -211,4 +212,53 @@ test('re-serialises the request head with prefix and host rewrite, Content-Lengt
   assert.match(heads[1]!, /^GET \/auto\/x HTTP\/1\.1\r\n/)
   assert.match(heads[1]!, new RegExp(`\\r\\nHost: 127\\.0\\.0\\.1:${up}\\r\\n`))
   assert.equal(rests[1], 'howdy')
+})
+
+test('forwards a chunked request body before the answer and holds what follows it, as Envoy\'s old style did (BidirectionalChunkedData)', async (t) => {
+  let head = ''
+  let body = ''
+  let after = ''
+  const up = await rawUpstream(t, (s) => {
+    let buf = ''
+    let answered = false
+    s.on('end', () => s.end())
+    s.on('data', (chunk: Buffer) => {
+      if (answered) { after += chunk.toString('latin1'); return }
+      buf += chunk.toString('latin1')
+      const end = buf.indexOf('\r\n\r\n')
+      if (end === -1) return
+      head = buf.slice(0, end + 4)
+      body = buf.slice(end + 4)
+      // The upstream answers only once it has the whole chunked body, as an HTTP server reading it would.
+      if (!body.endsWith('0\r\n\r\n')) return
+      answered = true
+      s.write(SWITCHING)
+    })
+  })
+  const { port } = await startLegacyProxy(t, { clusters: { c: { endpoints: [`127.0.0.1:${up}`] } } }, (app) => {
+    app.get('/ws', { useWebsocket: true, upstream: { cluster: 'c' } }, proxy)
+  })
+  const client = await rawClient(t, port, upgradeHead('/ws', { 'Transfer-Encoding': 'chunked' }) + '3\r\n123\r\n0\r\n\r\nSomeWebSocketPayload')
+  await client.until('\r\n\r\n')
+  assert.match(client.received, /^HTTP\/1\.1 101 /)
+  assert.match(head, /\r\nTransfer-Encoding: chunked\r\n/)
+  assert.doesNotMatch(head, /content-length/i)
+  assert.equal(body, '3\r\n123\r\n0\r\n\r\n')
+  client.socket.end()
+  await client.closed
+  assert.equal(after, 'SomeWebSocketPayload')
+})
+
+test('frames a body-less WebSocket request with content-length: 0, as Envoy\'s HTTP/1 codec did', async (t) => {
+  let head = ''
+  const up = await rawUpstream(t, (s) => {
+    s.once('data', (chunk: Buffer) => { head = chunk.toString('latin1'); s.write(SWITCHING) })
+  })
+  const { port } = await startLegacyProxy(t, { clusters: { c: { endpoints: [`127.0.0.1:${up}`] } } }, (app) => {
+    app.get('/ws', { useWebsocket: true, upstream: { cluster: 'c' } }, proxy)
+  })
+  const client = await rawClient(t, port, upgradeHead('/ws', { 'x-envoy-original-path': '/forged' }))
+  await client.until('\r\n\r\n')
+  assert.match(head, /\r\ncontent-length: 0\r\n\r\n$/)
+  assert.doesNotMatch(head, /forged/, 'a client-sent x-envoy-original-path reached the upstream')
 })

@@ -17,11 +17,12 @@ export const SwyWstcpOptionsError = createError('SWY_ERR_WSTCP_OPTIONS', 'Invali
 // Envoy's legacy WsHandlerImpl answered every connection failure with 504 (onConnectionFailure), unlike new style's 503.
 export const SwyWstcpConnectError = createError('SWY_ERR_WSTCP_CONNECT', 'No connection to cluster "%s" endpoint %s: %s', 504)
 export const SwyWstcpConnectTimeoutError = createError('SWY_ERR_WSTCP_CONNECT_TIMEOUT', 'No connection to cluster "%s" endpoint %s within %dms', 504)
+export const SwyWstcpBadRequestError = createError('SWY_ERR_WSTCP_BAD_REQUEST', 'Malformed chunked request body: %s', 400)
 export const SwyWstcpBadResponseError = createError('SWY_ERR_WSTCP_BAD_RESPONSE', 'Upstream of cluster "%s" answered the WebSocket handshake with %s', 502)
 
 /** Every code this package can raise; the README's Errors table is checked against it. */
 export const errorCodes = [
   'SWY_ERR_WSTCP_REDIRECT', 'SWY_ERR_WSTCP_TIMEOUT', 'SWY_ERR_WSTCP_RETRIES', 'SWY_ERR_WSTCP_RATE_LIMIT',
   'SWY_ERR_WSTCP_MIRROR', 'SWY_ERR_WSTCP_NO_UPSTREAM', 'SWY_ERR_WSTCP_OPTIONS', 'SWY_ERR_WSTCP_CONNECT', 'SWY_ERR_WSTCP_CONNECT_TIMEOUT',
-  'SWY_ERR_WSTCP_BAD_RESPONSE'
+  'SWY_ERR_WSTCP_BAD_REQUEST', 'SWY_ERR_WSTCP_BAD_RESPONSE'
 ] as const

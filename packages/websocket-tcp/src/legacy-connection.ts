@@ -7,9 +7,9 @@ import {
   chooseCluster, closeSoon, errors as coreErrors, Tunnel, type Cluster, type Downstream, type Endpoint,
   type RouteState, type SwitchyardCore, type UpstreamOptions
 } from '@switchyard/core'
-import { buildRequestHead, requestBodyLength } from './request-head.js'
+import { buildRequestHead, isChunked, requestBodyLength } from './request-head.js'
 import { bodyFraming, ChunkedScanner, closingHead, parseResponseHead, type BodyFraming, type ResponseHead } from './response-head.js'
-import { SwyWstcpBadResponseError, SwyWstcpConnectError, SwyWstcpConnectTimeoutError } from './errors.js'
+import { SwyWstcpBadRequestError, SwyWstcpBadResponseError, SwyWstcpConnectError, SwyWstcpConnectTimeoutError } from './errors.js'
 
 const upgradeStartChannel = diagnostics.channel('switchyard:upgrade:start')
 const tunnelCloseChannel = diagnostics.channel('switchyard:tunnel:close')
@@ -53,6 +53,8 @@ export class LegacyConnection {
   #tunnel: Tunnel | undefined
   /** Request bytes (Content-Length, hixie-76 key) still to forward before the upstream answers. */
   #bodyLeft = 0
+  /** A chunked request body: forwarded up to its last chunk, found by this scanner (`#bodyLeft` is then Infinity until it ends). */
+  #bodyScanner: ChunkedScanner | undefined
   /** Client bytes past the request, held until a 101 (dropped without one). */
   #held: Buffer[] = []
   #heldEnd = false
@@ -104,7 +106,12 @@ export class LegacyConnection {
       this.#down.destroy()
       return
     }
-    this.#bodyLeft = requestBodyLength(this.#request!.raw)
+    if (isChunked(this.#request!.raw)) {
+      this.#bodyScanner = new ChunkedScanner()
+      this.#bodyLeft = Number.POSITIVE_INFINITY
+    } else {
+      this.#bodyLeft = requestBodyLength(this.#request!.raw)
+    }
 
     core.stats.cluster(cluster.name, 'upstream_cx_total')
     core.stats.cluster(cluster.name, 'upstream_cx_active')
@@ -172,10 +179,10 @@ export class LegacyConnection {
     if (chunk.length === 0) return
     this.#answerTimer?.refresh()
     this.#bytesIn += chunk.length
-    const n = Math.min(this.#bodyLeft, chunk.length)
+    const n = this.#bodyBytesOf(chunk)
+    if (n < 0) return
     const up = this.#upstream!
     if (n > 0) {
-      this.#bodyLeft -= n
       if (!up.write(n === chunk.length ? chunk : chunk.subarray(0, n)) && this.#bodyLeft > 0) {
         // A large Content-Length body: read no faster than the upstream takes it.
         const down = this.#down
@@ -185,6 +192,26 @@ export class LegacyConnection {
     }
     if (n < chunk.length) this.#held.push(chunk.subarray(n))
     if (this.#bodyLeft === 0) this.#stopReadingClient()
+  }
+
+  /** How many leading bytes of `chunk` still belong to the request body (and counts them off); -1 on a malformed body. */
+  #bodyBytesOf (chunk: Buffer): number {
+    const scanner = this.#bodyScanner
+    if (scanner === undefined || this.#bodyLeft === 0) {
+      const n = Math.min(this.#bodyLeft, chunk.length)
+      this.#bodyLeft -= n
+      return n
+    }
+    let end: number
+    try {
+      end = scanner.push(chunk)
+    } catch (err) {
+      this.#fail(new SwyWstcpBadRequestError((err as Error).message))
+      return -1
+    }
+    if (end === -1) return chunk.length
+    this.#bodyLeft = 0
+    return end
   }
 
   #onClientEndEarly = (): void => {

@@ -1,8 +1,12 @@
 import type { IncomingMessage } from 'node:http'
 import { addForwardingHeaders, rewriteHost, rewritePath, type Endpoint, type Headers, type RouteState, type UpstreamOptions } from '@switchyard/core'
 
-/** Hop-by-hop headers never forwarded on an upgrade's upstream request (Envoy's HTTP/1 codec). */
-const dropped = new Set(['transfer-encoding', 'keep-alive', 'proxy-connection', 'te'])
+/**
+ * Hop-by-hop headers never forwarded on an upgrade's upstream request (Envoy's HTTP/1 codec), and the
+ * private `x-envoy-original-path`, which only the proxy sets (a client's is never trusted).
+ * `Transfer-Encoding: chunked` is kept: the chunked body follows the head, as Envoy ≤1.8 forwarded it.
+ */
+const dropped = new Set(['keep-alive', 'proxy-connection', 'te', 'x-envoy-original-path'])
 const forwarding = new Set(['x-forwarded-for', 'x-forwarded-proto'])
 
 /**
@@ -17,11 +21,14 @@ export function buildRequestHead (req: IncomingMessage, route: RouteState, upstr
   const lines: string[] = []
   const fwd: Headers = {}
   let hostSeen = false
+  let framed = false
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!
     const key = name.toLowerCase()
     let value = raw[i + 1]!
     if (dropped.has(key)) continue
+    if (key === 'transfer-encoding' && !isChunked(req)) continue
+    if (key === 'content-length' || key === 'transfer-encoding' || key === 'sec-websocket-key1') framed = true
     if (forwarding.has(key)) {
       if (key === 'x-forwarded-for') fwd[key] = fwd[key] === undefined ? value : `${String(fwd[key])}, ${value}`
       continue
@@ -39,6 +46,9 @@ export function buildRequestHead (req: IncomingMessage, route: RouteState, upstr
   }
   addForwardingHeaders(fwd, req.socket?.remoteAddress, (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true ? 'https' : 'http')
   lines.push(`x-forwarded-for: ${String(fwd['x-forwarded-for'])}`, `x-forwarded-proto: ${String(fwd['x-forwarded-proto'])}`)
+  // Envoy's router records the path it rewrote; its HTTP/1 codec frames a body-less request with a zero length.
+  if (path !== (req.url ?? '/')) lines.push(`x-envoy-original-path: ${checked(req.url ?? '/')}`)
+  if (!framed) lines.push('content-length: 0')
   return `${req.method ?? 'GET'} ${checked(path)} HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n`
 }
 
@@ -73,4 +83,16 @@ export function requestBodyLength (req: IncomingMessage): number {
     else if (key === 'sec-websocket-key2') key2 = true
   }
   return key1 && key2 ? 8 : 0
+}
+
+/**
+ * A request whose body is chunked (RFC 9112 §6.1: `chunked` is the final transfer coding). Read from the
+ * raw headers: core removes the parsed `transfer-encoding` of an upgrade before Fastify sees it.
+ */
+export function isChunked (req: IncomingMessage): boolean {
+  const raw = req.rawHeaders
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() === 'transfer-encoding') return /(?:^|,)\s*chunked\s*$/i.test(raw[i + 1]!)
+  }
+  return false
 }

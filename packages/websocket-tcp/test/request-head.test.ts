@@ -14,7 +14,7 @@ const endpoint = parseEndpoint('10.1.1.1:9000')
 test('keeps header lines in order and case, drops hop-by-hop ones and appends forwarding headers', () => {
   const head = buildRequestHead(request('/ws/a?b=1', [
     'Host', 'front', 'Connection', 'keep-alive, Upgrade', 'Upgrade', 'WebSocket', 'Keep-Alive', '5',
-    'Transfer-Encoding', 'chunked', 'X-Forwarded-For', '1.2.3.4', 'Content-Length', '0', 'x-Odd-Case', 'v'
+    'Transfer-Encoding', 'gzip', 'X-Forwarded-For', '1.2.3.4', 'Content-Length', '0', 'x-Odd-Case', 'v'
   ]), route, { cluster: 'c' }, endpoint)
   assert.equal(head,
     'GET /ws/a?b=1 HTTP/1.1\r\nHost: front\r\nConnection: keep-alive, Upgrade\r\nUpgrade: WebSocket\r\n' +
