@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import type { FastifyInstance } from 'fastify'
 import { proxy } from '@switchyard/core'
-import { hostileFront, rawExchange, upgradesSettled, type RawPart, type RawResult, type ScriptedUpstream } from './helpers/hostile.ts'
+import { hostileFront, runHostileCases, type HostileCase, type RawPart, type RawResult, type ScriptedUpstream } from './helpers/hostile.ts'
 
 /**
  * Hostile inputs against a new-style front (issue 7). Each case states the exact status the client gets
@@ -29,12 +29,7 @@ after(async () => {
 const ws = (path: string, extra = ''): string =>
   `GET ${path} HTTP/1.1\r\nhost: front\r\nconnection: upgrade\r\nupgrade: websocket\r\n${extra}\r\n`
 
-interface Case {
-  name: string
-  parts: RawPart[]
-  status: number | null
-  check? (result: RawResult, headIndex: number): void
-}
+type Case = HostileCase
 
 const T = (bytes: string): string => bytes // readability: a raw request
 const echoed = (r: RawResult): void => { assert.match(r.data, /PING$/, 'tunnel echoes') }
@@ -158,18 +153,7 @@ const cases: Case[] = [
   { name: 'a 426 that keeps its connection alive is relayed and the client connection closes', parts: [ws('/ws/426-keep-alive')], status: 426, check: (r) => assert.match(r.data, /nope$/) }
 ]
 
-for (const c of cases) {
-  test(c.name, { timeout: 5000 }, async () => {
-    const headIndex = upstream.heads.length
-    const result = await rawExchange(port, c.parts)
-    assert.equal(result.status, c.status, `got: ${JSON.stringify(result.data.slice(0, 200))}`)
-    c.check?.(result, headIndex)
-    await upgradesSettled(app)
-    assert.equal(app.switchyard.stats().downstream_cx_upgrades_active ?? 0, 0, "no upgrade left active")
-    const next = await rawExchange(port, ['GET /plain HTTP/1.1\r\nhost: f\r\nconnection: close\r\n\r\n'])
-    assert.equal(next.status, 200, 'the next request is served')
-  })
-}
+runHostileCases(cases, () => ({ app, upstream, port }), ['downstream_cx_upgrades_active'])
 
 test('the table holds at least ninety cases', () => {
   assert.ok(cases.length >= 90, `${cases.length} cases`)

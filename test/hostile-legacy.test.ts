@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import type { FastifyInstance } from 'fastify'
 import { proxy } from '@switchyard/core'
 import websocketTcp from '@switchyard/websocket-tcp'
-import { gaugesSettled, hostileFront, rawExchange, type RawPart, type RawResult, type ScriptedUpstream } from './helpers/hostile.ts'
+import { hostileFront, runHostileCases, type HostileCase, type RawPart, type RawResult, type ScriptedUpstream } from './helpers/hostile.ts'
 
 /**
  * Hostile inputs against a front with legacy `useWebsocket` routes (`/legacy/*`, the smuggling guard on)
@@ -37,12 +37,7 @@ const ws = (path: string, extra = ''): string =>
   `GET ${path} HTTP/1.1\r\nhost: front\r\nconnection: Upgrade\r\nupgrade: websocket\r\n${KEY}${extra}\r\n`
 const head = (lines: string): string => `GET /legacy/accept HTTP/1.1\r\nhost: f\r\n${lines}\r\n`
 
-interface Case {
-  name: string
-  parts: RawPart[]
-  status: number | null
-  check? (result: RawResult, headIndex: number): void
-}
+type Case = HostileCase
 
 const echoed = (r: RawResult): void => { assert.match(r.data, /PING$/, 'the pipe echoes') }
 const tunnel: RawPart[] = ['AWAIT_HEAD', 'PING', 'END']
@@ -134,18 +129,7 @@ const cases: Case[] = [
   { name: 'a WebSocket upgrade to a local route is answered by its handler on the legacy front', parts: [ws('/plain')], status: 200, check: (r) => assert.match(r.data, /plain$/) }
 ]
 
-for (const c of cases) {
-  test(c.name, { timeout: 5000 }, async () => {
-    const headIndex = upstream.heads.length
-    const result = await rawExchange(port, c.parts)
-    assert.equal(result.status, c.status, `got: ${JSON.stringify(result.data.slice(0, 200))}`)
-    c.check?.(result, headIndex)
-    await gaugesSettled(app, GAUGES)
-    for (const gauge of GAUGES) assert.equal(app.switchyard.stats()[gauge] ?? 0, 0, `${gauge} back to zero`)
-    const next = await rawExchange(port, ['GET /plain HTTP/1.1\r\nhost: f\r\nconnection: close\r\n\r\n'])
-    assert.equal(next.status, 200, 'the next request is served')
-  })
-}
+runHostileCases(cases, () => ({ app, upstream, port }), GAUGES)
 
 test('the legacy table holds at least fifty cases', () => {
   assert.ok(cases.length >= 50, `${cases.length} cases`)

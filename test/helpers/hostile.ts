@@ -1,3 +1,5 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
 import net from 'node:net'
 import diagnostics from 'node:diagnostics_channel'
 import { once } from 'node:events'
@@ -349,4 +351,32 @@ export async function hostileFront (routes: (app: FastifyInstance) => void | Pro
   app.get('/plain', async () => 'plain')
   await app.listen({ port: 0, host: '127.0.0.1' })
   return { app, upstream, port: (app.server.address() as net.AddressInfo).port }
+}
+
+/** One row of a hostile table: what the client sends, and the exact status it gets (null: a close, no response). */
+export interface HostileCase {
+  name: string
+  parts: RawPart[]
+  status: number | null
+  check? (result: RawResult, headIndex: number): void
+}
+
+/**
+ * One test per row: the exact status (or close), the row's own check, then every named gauge back to zero
+ * and the next request on the front served. `front` is read when the test runs (set in `before`).
+ */
+export function runHostileCases (cases: readonly HostileCase[], front: () => { app: FastifyInstance, upstream: ScriptedUpstream, port: number }, gauges: readonly string[]): void {
+  for (const c of cases) {
+    test(c.name, { timeout: 5000 }, async () => {
+      const { app, upstream, port } = front()
+      const headIndex = upstream.heads.length
+      const result = await rawExchange(port, c.parts)
+      assert.equal(result.status, c.status, `got: ${JSON.stringify(result.data.slice(0, 200))}`)
+      c.check?.(result, headIndex)
+      await gaugesSettled(app, gauges)
+      for (const gauge of gauges) assert.equal(app.switchyard.stats()[gauge] ?? 0, 0, `${gauge} back to zero`)
+      const next = await rawExchange(port, ['GET /plain HTTP/1.1\r\nhost: f\r\nconnection: close\r\n\r\n'])
+      assert.equal(next.status, 200, 'the next request is served')
+    })
+  }
 }
