@@ -146,3 +146,5 @@ export { resolveUpgrade } from './route-handler.js'
 export { UpgradeStream } from './upgrade-stream.js'
 export { Stats } from './stats.js'
 export { Runtime } from './runtime.js'
+// The typed `@fastify/error` wrapper the companions' errors.ts use (moves to /internal).
+export { defineError, type SwyErrorConstructor } from './define-error.js'
