@@ -129,7 +129,7 @@ export class Cluster extends EventEmitter {
         }
       })
     } else {
-      this.#apply(config.endpoints)
+      this.#apply(config.endpoints, false)
     }
     this.#refresh()
   }
@@ -218,7 +218,8 @@ export class Cluster extends EventEmitter {
     this.#log.warn({ err, code: err.code, cluster: this.name, route }, err.message)
   }
 
-  #apply (entries: readonly ParsedEntry[]): void {
+  /** Makes the membership `entries`; `counted` false for the configured list (not a change). */
+  #apply (entries: readonly ParsedEntry[], counted = true): void {
     const wanted = new Map<string, ParsedEntry>()
     for (const entry of entries) {
       const key = endpointKey(entry.endpoint)
@@ -245,10 +246,8 @@ export class Cluster extends EventEmitter {
       }
     }
     for (const [key, host] of this.#draining) if (host.streams.size === 0 && !this.#drainTimers.has(host)) this.#draining.delete(key)
-    if (changed) {
-      this.#stats.inc('membership_change')
-      this.#refresh()
-    }
+    if (changed && counted) this.#stats.inc('membership_change')
+    if (changed) this.#refresh()
   }
 
   #add (key: string, entry: ParsedEntry): void {

@@ -99,7 +99,6 @@ function http1Probe (endpoint: Endpoint, spec: ProbeSpec, onStatus: (status: num
   req.once('close', () => onError(new Error('closed before an answer')))
   req.end()
   return () => {
-    req.removeAllListeners()
     req.on('error', () => {})
     req.destroy()
   }
