@@ -306,7 +306,7 @@ export class Cluster extends EventEmitter {
     // Envoy: below the threshold share of healthy hosts, health is ignored and every host is used.
     this.#panic = all.length > 0 && 100 * healthy.length / all.length < this.#config.healthyPanicThreshold
     const usable = this.#panic ? all : healthy
-    this.#lb.rebuild(usable)
+    this.#lb.rebuild(usable, all)
     this.#usable = usable.length
     this.#stats.gauge('membership_total', all.length)
     this.#stats.gauge('membership_healthy', healthy.length)

@@ -2,11 +2,11 @@ import type { Host } from './host.js'
 
 /**
  * A load-balancing policy (Envoy's LoadBalancer). The cluster calls `rebuild` once per membership or
- * health change with the hosts to use (the healthy ones, or every host in panic); `pick` runs per
- * request and is O(1) or O(log n): rings and tables are only ever built in `rebuild`.
+ * health change with the hosts to use (the healthy ones, or every host in panic) and every member;
+ * `pick` runs per request and is O(1) or O(log n): rings and tables are only ever built in `rebuild`.
  */
 export interface LoadBalancer {
-  rebuild (hosts: readonly Host[]): void
+  rebuild (hosts: readonly Host[], members?: readonly Host[]): void
   /**
    * `hash` is the route hash policy's value (an unsigned 32-bit integer), read by the hashing policies
    * only; `undefined` there means a random point. `attempt` > 0 asks for another host than attempt 0

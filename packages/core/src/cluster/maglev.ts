@@ -34,14 +34,15 @@ export class MaglevLoadBalancer implements LoadBalancer {
       return
     }
     const n = sorted.length
-    const offset = new Float64Array(n)
-    const skip = new Float64Array(n)
-    const next = new Float64Array(n)
+    // Each host's next slot in its permutation (offset + skip × j) mod m, kept as a running position:
+    // integer adds instead of a product that would leave int32 range.
+    const position = new Int32Array(n)
+    const skip = new Int32Array(n)
     const target = new Float64Array(n)
     let maxWeight = 0
     for (let i = 0; i < n; i++) {
       const key = sorted[i]!.endpoint.origin
-      offset[i] = hash32(key, 0) % m
+      position[i] = hash32(key, 0) % m
       skip[i] = (hash32(key, 1) % (m - 1)) + 1
       maxWeight = Math.max(maxWeight, sorted[i]!.weight)
     }
@@ -49,16 +50,18 @@ export class MaglevLoadBalancer implements LoadBalancer {
     let filled = 0
     for (let iteration = 1; filled < m; iteration++) {
       for (let i = 0; i < n && filled < m; i++) {
-        const weight = sorted[i]!.weight
-        if (iteration * weight < target[i]!) continue
+        // A host of weight w takes a turn w/max as often as the heaviest (Envoy's weighted Maglev).
+        if (iteration * sorted[i]!.weight < target[i]!) continue
         target[i] = target[i]! + maxWeight
-        let c = (offset[i]! + skip[i]! * next[i]!) % m
+        let c = position[i]!
+        const step = skip[i]!
         while (table[c] !== -1) {
-          next[i] = next[i]! + 1
-          c = (offset[i]! + skip[i]! * next[i]!) % m
+          c += step
+          if (c >= m) c -= m
         }
         table[c] = i
-        next[i] = next[i]! + 1
+        c += step
+        position[i] = c >= m ? c - m : c
         filled++
       }
     }
