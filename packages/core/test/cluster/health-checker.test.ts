@@ -1,8 +1,13 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
+import https from 'node:https'
 import http2 from 'node:http2'
 import net from 'node:net'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { Host } from '../../src/cluster/host.ts'
 import type { ProbeResult } from '../../src/cluster/health-probe.ts'
 import { backToBaseline, closedPort, handles, listen, makeCluster, next } from './helpers.ts'
@@ -112,6 +117,26 @@ test('an HTTP/2 cluster is checked over HTTP/2 (h2c)', async (t) => {
   assert.equal(cluster.endpoints()[0]!.health, 'healthy')
   assert.equal(seen[0]!['user-agent'], 'switchyard')
   assert.equal(seen[0]![':authority'], `127.0.0.1:${port}`)
+})
+
+test('an https endpoint is checked over TLS with the cluster\'s tls options', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'swy-hc-tls-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+    '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')
+  ], { stdio: 'ignore' })
+  const cert = readFileSync(join(dir, 'cert.pem'), 'utf8')
+  const server = https.createServer({ key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert }, (_req, res) => { res.end('ok') })
+  const port = await listen(server, t)
+  const { cluster } = makeCluster(t, { endpoints: [`https://127.0.0.1:${port}`], tls: { ca: cert }, healthCheck: fast })
+  await cluster.ready()
+  assert.equal(cluster.endpoints()[0]!.health, 'healthy')
+  const { cluster: untrusting, stat } = makeCluster(t, { endpoints: [`https://127.0.0.1:${port}`], healthCheck: fast }, 'untrusting')
+  await untrusting.ready()
+  assert.equal(untrusting.endpoints()[0]!.health, 'unhealthy', 'a self-signed certificate without its ca fails')
+  assert.equal(stat('health_check.network_failure'), 1)
 })
 
 const faults: Array<[string, (socket: net.Socket) => void]> = [
