@@ -30,9 +30,13 @@ const emptyAnswer = new Set(['ENODATA', 'ENOTFOUND', 'NOTFOUND', 'NODATA'])
  * Envoy's strict DNS cluster: every name is resolved (A and AAAA) every `refreshRate` ms, and the
  * cluster's hosts are exactly the addresses of the latest answers. A name whose lookup fails (timeout,
  * refused, SERVFAIL) keeps the addresses it had. Rounds never overlap.
+ *
+ * With `servers`, names are asked of those servers (c-ares); without, of the system's resolver through
+ * getaddrinfo, so `/etc/hosts` names such as `localhost` resolve as they do for Envoy's c-ares
+ * getaddrinfo.
  */
 export class DnsResolver {
-  readonly #resolver: InstanceType<typeof dns.Resolver>
+  readonly #resolver: InstanceType<typeof dns.Resolver> | undefined
   readonly #refreshRate: number
   readonly #stats: ClusterStats
   readonly #events: DnsEvents
@@ -46,8 +50,10 @@ export class DnsResolver {
 
   /** Throws with the reason when a resolver address is not `ip` or `ip:port`. */
   constructor (targets: readonly DnsTarget[], options: { servers?: string[], refreshRate: number }, stats: ClusterStats, events: DnsEvents) {
-    this.#resolver = new dns.Resolver({ timeout: Math.min(options.refreshRate, 5000), tries: 2 })
-    if (options.servers !== undefined) this.#resolver.setServers(options.servers)
+    if (options.servers !== undefined) {
+      this.#resolver = new dns.Resolver({ timeout: Math.min(options.refreshRate, 5000), tries: 2 })
+      this.#resolver.setServers(options.servers)
+    }
     this.#refreshRate = options.refreshRate
     this.#stats = stats
     this.#events = events
@@ -73,7 +79,7 @@ export class DnsResolver {
   close (): void {
     this.#closed = true
     clearTimeout(this.#timer)
-    this.#resolver.cancel()
+    this.#resolver?.cancel()
   }
 
   async #round (): Promise<void> {
@@ -118,7 +124,15 @@ export class DnsResolver {
 
   async #lookup (name: string): Promise<string[] | Error> {
     if (net.isIP(name) !== 0) return [name]
-    const [v4, v6] = await Promise.allSettled([this.#resolver.resolve4(name), this.#resolver.resolve6(name)])
+    const resolver = this.#resolver
+    if (resolver === undefined) {
+      try {
+        return [...new Set((await dns.lookup(name, { all: true })).map(a => a.address))].sort()
+      } catch (err) {
+        return emptyAnswer.has((err as NodeJS.ErrnoException).code ?? '') ? [] : err as Error
+      }
+    }
+    const [v4, v6] = await Promise.allSettled([resolver.resolve4(name), resolver.resolve6(name)])
     const ok = (r: PromiseSettledResult<string[]>): r is PromiseFulfilledResult<string[]> => r.status === 'fulfilled'
     const empty = (r: PromiseSettledResult<string[]>): boolean => r.status === 'rejected' && emptyAnswer.has((r.reason as NodeJS.ErrnoException).code ?? '')
     if ((ok(v4) || empty(v4)) && (ok(v6) || empty(v6))) {

@@ -134,3 +134,11 @@ test('closing a strictDns cluster mid-lookup cancels it and leaves no handle', a
   await ready
   await backToBaseline(baseline)
 })
+
+test('without dnsResolvers, names resolve through the system (getaddrinfo), /etc/hosts included', async (t) => {
+  const { cluster } = makeCluster(t, { type: 'strictDns', endpoints: ['localhost:9000'], dnsRefreshRate: 5000 })
+  await cluster.ready()
+  const addresses = addressesOf(cluster.endpoints())
+  assert.ok(addresses.includes('127.0.0.1:9000') || addresses.includes('[::1]:9000'), `localhost resolved to ${addresses.join(', ')}`)
+  assert.equal(cluster.hosts()[0]!.endpoint.authority, 'localhost:9000')
+})
