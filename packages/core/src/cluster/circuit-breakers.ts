@@ -15,10 +15,12 @@ export const defaultCircuitBreakers: Readonly<CircuitBreakerLimits> = Object.fre
 type Resource = 'connections' | 'pendingRequests' | 'requests' | 'retries'
 
 // Envoy's stat for each overflow, the gauge of what is open, and its `circuit_breakers.default.*_open` flag.
+// The router keeps `upstream_rq_active` and `upstream_cx_active` itself (it counts a tunnel's connection
+// whether or not it took a slot here); the pending gauge is only known here.
 const resources = {
-  connections: { limit: 'maxConnections', overflow: 'upstream_cx_overflow', active: 'upstream_cx_active', open: 'circuit_breakers.default.cx_open' },
+  connections: { limit: 'maxConnections', overflow: 'upstream_cx_overflow', active: undefined, open: 'circuit_breakers.default.cx_open' },
   pendingRequests: { limit: 'maxPendingRequests', overflow: 'upstream_rq_pending_overflow', active: 'upstream_rq_pending_active', open: 'circuit_breakers.default.rq_pending_open' },
-  requests: { limit: 'maxRequests', overflow: 'upstream_rq_pending_overflow', active: 'upstream_rq_active', open: 'circuit_breakers.default.rq_open' },
+  requests: { limit: 'maxRequests', overflow: 'upstream_rq_pending_overflow', active: undefined, open: 'circuit_breakers.default.rq_open' },
   retries: { limit: 'maxRetries', overflow: 'upstream_rq_retry_overflow', active: undefined, open: 'circuit_breakers.default.rq_retry_open' }
 } as const
 

@@ -1,23 +1,24 @@
+import { declareGauges } from '../stats.js'
+
 /** Where cluster stats go: core's `Stats` (`cluster.<name>.<stat>`); a negative `by` moves a gauge down. */
 export interface ClusterStatsSink {
   cluster (cluster: string, name: string, by?: number): void
 }
 
-/** The cluster stats that are gauges (Envoy's kinds); every other cluster stat here is a counter. */
+/** The cluster stats this module keeps that are gauges (Envoy's kinds); every other one is a counter. */
 export const clusterGauges = [
   'membership_total',
   'membership_healthy',
   'membership_degraded',
   'outlier_detection.ejections_active',
-  'upstream_rq_active',
   'upstream_rq_pending_active',
-  'upstream_cx_active',
   'circuit_breakers.default.cx_open',
   'circuit_breakers.default.rq_pending_open',
   'circuit_breakers.default.rq_open',
   'circuit_breakers.default.rq_retry_open'
 ] as const
 export type ClusterGauge = typeof clusterGauges[number]
+declareGauges(clusterGauges)
 
 /** One cluster's view of the sink: counters by name, gauges set to a value (sent as the difference). */
 export class ClusterStats {

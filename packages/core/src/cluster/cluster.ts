@@ -140,14 +140,11 @@ export class Cluster extends EventEmitter {
   }
 
   /**
-   * The host for one attempt: O(1) or O(log n), never a rebuild. `undefined` = no usable host (answer
-   * 503 `no healthy upstream`, flag UH; `upstream_cx_none_healthy` is counted here).
+   * The host for one attempt: O(1) or O(log n), never a rebuild. `undefined` = no usable host: the router
+   * answers 503 `no healthy upstream` (flag UH) and counts `upstream_cx_none_healthy`.
    */
   chooseHost (context: ChooseContext = {}): Host | undefined {
-    if (this.#usable === 0) {
-      this.#stats.inc('upstream_cx_none_healthy')
-      return undefined
-    }
+    if (this.#usable === 0) return undefined
     if (this.#panic) this.#stats.inc('lb_healthy_panic')
     const hash = toHash(context.hash)
     let host = this.#lb.pick(hash, 0)
