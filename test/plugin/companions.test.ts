@@ -17,7 +17,7 @@ test('a second transport for one protocol fails app.ready() with SWY_ERR_COMPANI
   app.register(fp(async (instance) => {
     appStateOf(instance)!.registerTransport('http2', transport, 'my-h2')
   }, { name: 'my-h2', dependencies: ['@switchyard/core'] }))
-  await assert.rejects(app.ready(), (err: Error & { code?: string }) => {
+  await assert.rejects(async () => { await app.ready() }, (err: Error & { code?: string }) => {
     assert.equal(err.code, 'SWY_ERR_COMPANION')
     assert.match(err.message, /my-h2/)
     assert.match(err.message, /@switchyard\/h2-connect/)
@@ -33,7 +33,7 @@ test('a second provider of the useWebsocket mode fails app.ready() with SWY_ERR_
   app.register(fp(async (instance) => {
     appStateOf(instance)!.registerUpgradeMode('useWebsocket', () => {}, 'another-legacy')
   }, { name: 'another-legacy', dependencies: ['@switchyard/core'] }))
-  await assert.rejects(app.ready(), { code: 'SWY_ERR_COMPANION' })
+  await assert.rejects(async () => { await app.ready() }, { code: 'SWY_ERR_COMPANION' })
 })
 
 test('a transport without open() is refused when it is registered', async (t) => {
@@ -43,7 +43,7 @@ test('a transport without open() is refused when it is registered', async (t) =>
   app.register(fp(async (instance) => {
     appStateOf(instance)!.registerTransport('http3', {} as never, 'broken')
   }, { name: 'broken' }))
-  await assert.rejects(app.ready(), (err: Error & { code?: string }) => err.code === 'SWY_ERR_COMPANION' && /open\(\)/.test(err.message))
+  await assert.rejects(async () => { await app.ready() }, (err: Error & { code?: string }) => err.code === 'SWY_ERR_COMPANION' && /open\(\)/.test(err.message))
 })
 
 test('the main entry exports what an application uses and nothing of the companion API', async () => {

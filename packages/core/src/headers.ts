@@ -109,18 +109,27 @@ export function addForwardingHeaders (headers: Headers, remoteAddress: string | 
   headers['x-forwarded-proto'] = proto
 }
 
-/** Serialises a response or request head; arrays become repeated lines. Call `checkHeaders` first. */
+/**
+ * Serialises a response or request head; arrays become repeated lines. Headers from filters have been
+ * through `checkHeaders`; a value with CR, LF or NUL is still refused here, the last line before the wire.
+ */
 export function serializeHeaders (headers: Headers): string {
   let out = ''
   for (const key in headers) {
     const value = headers[key]!
     if (Array.isArray(value)) {
-      for (const v of value) out += `${key}: ${v}\r\n`
+      for (const v of value) out += `${key}: ${checkValue(v)}\r\n`
     } else {
-      out += `${key}: ${value}\r\n`
+      out += `${key}: ${checkValue(value)}\r\n`
     }
   }
   return out
+}
+
+function checkValue (value: string | number): string {
+  const s = String(value)
+  if (/[\r\n\0]/.test(s)) throw new Error('header value contains CR, LF or NUL')
+  return s
 }
 
 /** RFC 9110 §5.1: a field name is a token. */
