@@ -8,8 +8,9 @@ import { Tunnel, streamSink, type TunnelSink } from './tunnel.js'
 import type { Downstream } from './downstream.js'
 import type { AppState } from './app-state.js'
 import type { RouteState } from './route-state.js'
-import type { Cluster, Host } from './cluster.js'
-import { Router, type Attempt, type AttemptEvents, type RouterFailure } from './router/router.js'
+import type { Cluster } from './cluster/cluster.js'
+import type { Host } from './cluster/host.js'
+import { hashInputOf, Router, type Attempt, type AttemptEvents, type RouterFailure } from './router/router.js'
 import { routeTimeout } from './router/retry-policy.js'
 import { tunnelCloseChannel, upgradeStartChannel } from './diagnostics.js'
 import { SwyUpstreamProtocolError } from './errors.js'
@@ -59,7 +60,9 @@ export class UpgradeStream implements ChainOwner {
       timeout: routeTimeout(route.upstream),
       connectionPerAttempt: true,
       log: request.log,
-      owner: this
+      owner: this,
+      hashOf: route.hashOf,
+      hashInput: () => hashInputOf(request)
     })
     this.chain = new FilterChain({
       filters,
@@ -208,6 +211,7 @@ export class UpgradeStream implements ChainOwner {
       this.#request.log.warn({ err: error, code: error.code }, 'upstream connection failed')
     }
     this.#closeError ??= error
+    this.chain.responseFlags = failure.responseFlag
     const body = failure.body === '' ? undefined : Buffer.from(failure.body)
     const headers: Record<string, string> = { ...failure.headers }
     if (body !== undefined) headers['content-type'] = 'text/plain'
@@ -229,6 +233,7 @@ export class UpgradeStream implements ChainOwner {
     const down = this.#downstream.stream
     down.removeListener('data', this.#onEarlyData)
     down.pause()
+    this.#router.decorateResponse(headers)
     this.chain.responseHeaders(status, headers, false)
     body.on('data', (chunk: Buffer) => {
       if (!this.chain.responseData(chunk, false)) body.pause()
@@ -261,6 +266,7 @@ export class UpgradeStream implements ChainOwner {
     const toUpstream: TunnelSink = chain.requestDataPassthrough
       ? streamSink(socket)
       : { write: (c) => chain.requestData(c, false), end: () => { chain.requestData(EMPTY, true) }, buffered: true }
+    this.#router.decorateResponse(headers)
     chain.responseHeaders(101, headers, false)
     // A filter may answer the 101 with a local reply: the stream then ends through its close listener.
     if (this.#phase !== 'tunnel') { socket.destroy(); return }

@@ -285,6 +285,8 @@ export class FilterChain {
   replied = false
   /** Set when a local reply starts through the response callbacks (`ctx.localReply`). */
   localReplying = false
+  /** Envoy's response flags (`ctx.responseFlags`), set by the router when it answers itself. */
+  responseFlags = '-'
 
   constructor (init: ChainInit) {
     this.filters = init.filters
@@ -400,6 +402,7 @@ export class FilterChain {
       log: init.log,
       state: this.state,
       get localReply () { return chain.localReplying },
+      get responseFlags () { return chain.responseFlags },
       sendLocalReply (status, body, headers) {
         if (chain.replied || chain.closed) return
         chain.replied = true
