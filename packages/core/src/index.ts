@@ -145,4 +145,5 @@ export { headersFromRaw, headerTokens, upgradeTypeOf, serializeHeaders, addForwa
 export { resolveUpgrade } from './route-handler.js'
 export { UpgradeStream } from './upgrade-stream.js'
 export { Stats } from './stats.js'
+export { compileCheck, type SchemaProblem } from './schema-check.js'
 export { Runtime } from './runtime.js'
