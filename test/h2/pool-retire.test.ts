@@ -2,7 +2,9 @@ import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import http2 from 'node:http2'
-import { listenServer, startNode } from '../helpers/h2-mesh.ts'
+import type net from 'node:net'
+import { startNode } from '../helpers/h2-mesh.ts'
+import { listen } from '../helpers/net.ts'
 import { rawClient } from '../helpers/raw-client.ts'
 
 const { NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_REFUSED_STREAM, NGHTTP2_INTERNAL_ERROR } = http2.constants
@@ -33,7 +35,7 @@ async function fakeSidecar (t: TestContext, refuse: (n: number) => number | unde
     stream.respond({ ':status': 200 })
     stream.pipe(stream)
   })
-  const port = await listenServer(t, server as unknown as import('node:net').Server)
+  const port = await listen(t, server as unknown as net.Server)
   return { port, sessions }
 }
 

@@ -1,6 +1,6 @@
 import { constants, type Http2SecureServer, type Http2Server, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2'
 import type { FastifyBaseLogger } from 'fastify'
-import type { Stats } from '@switchyard/core'
+import type { Stats } from '@switchyard/core/internal'
 import { STREAM_ALLOWANCE, STREAM_BUDGET } from './plugin-options.js'
 
 /**

@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox'
-import { compileCheck } from '@switchyard/core'
+import { compileCheck } from '@switchyard/core/internal'
 
 /** RFC 9113 §6.5.2: SETTINGS_MAX_CONCURRENT_STREAMS is a 31-bit stream count. */
 const MAX_STREAMS = 2 ** 31 - 1
