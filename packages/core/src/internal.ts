@@ -16,12 +16,13 @@ export { connectEndpoint, type EndpointConnection } from './transport/connect.js
 export type { UpgradeTransport, UpgradeRequest, UpgradeEvents, PendingUpgrade } from './transport/transport.js'
 export {
   headersFromRaw, headerTokens, upgradeTypeOf, serializeHeaders, addForwardingHeaders, sanitizeUpgradeRequestHeaders,
-  firstValue, hopByHopRequest, hopByHopResponse, type Headers
+  firstValue, connectionSpecificHeaders, upgradeHopByHop, hopByHopRequest, hopByHopResponse, type Headers
 } from './headers.js'
 export { writeRefusal, lingerThenDestroy } from './refusal.js'
 export { upgradeStartChannel, tunnelCloseChannel, h2ConnectChannel } from './diagnostics.js'
 export { compileCheck, type SchemaProblem } from './schema-check.js'
 export { resolveUpgrade } from './route-handler.js'
+export { isFastifyWebsocketListener } from './upgrade-dispatch.js'
 export { Stats, declareGauges, type StatRecord, type StatKind } from './stats.js'
 export { toPrometheus } from './prometheus.js'
 export { Runtime } from './runtime.js'
