@@ -10,7 +10,8 @@ import { killAllChildren, NodeChild } from './lib/processes.ts'
 import { log, runModes, type ModeResult } from './lib/phases.ts'
 import { renderReport } from './lib/report.ts'
 
-const RESULTS = fileURLToPath(new URL('./results/', import.meta.url))
+/** Where the report goes (`BENCH_RESULTS` moves it, e.g. for the smoke test). */
+const RESULTS = (process.env.BENCH_RESULTS ?? fileURLToPath(new URL('./results/', import.meta.url))).replace(/\/?$/, '/')
 
 async function main (): Promise<void> {
   const options = parseOptions(process.argv.slice(2))
