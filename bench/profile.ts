@@ -55,14 +55,16 @@ async function main (): Promise<void> {
             await c.call('inspect', { method: 'Profiler.setSamplingInterval', params: { interval: 100 } })
             await c.call('inspect', { method: 'Profiler.start' })
           }
+          const before = await Promise.all(children.map(async (c) => (await c.sample(false)).cpuMicros))
           const run = await p.measure(rig)
+          const after = await Promise.all(children.map(async (c) => (await c.sample(false)).cpuMicros))
           const count = run.count ?? run.messages ?? 1
           for (const [i, c] of children.entries()) {
             const { profile } = await c.call<{ profile: CpuProfile }>('inspect', { method: 'Profiler.stop' })
             const file = `${OUT}cpu-${name}-${phase}-${i}.cpuprofile`
             writeFileSync(file, JSON.stringify(profile))
             digest.push(summariseCpuProfile(profile, `${name}, ${phase === 'handshakes' ? 'handshake phase' : '64 KiB echo phase'}${children.length > 1 ? ` (${c.name})` : ''}`,
-              { count, unit: phase === 'handshakes' ? 'handshake' : 'message' }))
+              { count, unit: phase === 'handshakes' ? 'handshake' : 'message' }, after[i] - before[i]))
           }
           log(`profile: cpu ${name} ${phase} done`)
         } finally {

@@ -10,8 +10,13 @@ export interface CpuProfile {
   endTime: number
 }
 
-/** Markdown for one profile; `perUnit` divides times into µs per handshake or per message. */
-export function summariseCpuProfile (profile: CpuProfile, title: string, perUnit: { count: number, unit: string }, top = 25): string {
+/**
+ * Markdown for one profile; `perUnit` divides times into µs per handshake or per message. The profiler's
+ * sample deltas are wall-clock time (a process waiting for its CPU is charged too), so with `measuredMicros`
+ * (the process's own CPU counter over the same phase) every time is scaled to it: shares from the profile,
+ * totals from the counter.
+ */
+export function summariseCpuProfile (profile: CpuProfile, title: string, perUnit: { count: number, unit: string }, measuredMicros?: number, top = 25): string {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]))
   const parent = new Map<number, number>()
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
@@ -35,9 +40,11 @@ export function summariseCpuProfile (profile: CpuProfile, title: string, perUnit
     f.time += t
     byFunction.set(key, f)
   }
-  const us = (t: number): string => (t / perUnit.count).toFixed(t / perUnit.count >= 10 ? 0 : 1)
+  const scale = measuredMicros !== undefined && total > 0 ? measuredMicros / total : 1
+  const us = (t: number): string => (scale * t / perUnit.count).toFixed(scale * t / perUnit.count >= 10 ? 0 : 1)
   const pct = (t: number): string => `${(100 * t / total).toFixed(1)} %`
-  const out: string[] = [`#### ${title}`, '', `Busy CPU in the profile: ${(total / 1000).toFixed(0)} ms over ${perUnit.count.toLocaleString('en')} ${perUnit.unit}s = ${us(total)} µs per ${perUnit.unit} (idle excluded).`, '']
+  const out: string[] = [`#### ${title}`, '', `Busy time in the profile: ${(total / 1000).toFixed(0)} ms over ${perUnit.count.toLocaleString('en')} ${perUnit.unit}s` +
+    (measuredMicros !== undefined ? `; the process's own CPU counter: ${(measuredMicros / perUnit.count).toFixed(0)} µs per ${perUnit.unit}, to which the times below are scaled.` : ` = ${us(total)} µs per ${perUnit.unit} (idle excluded).`), '']
   out.push('| owner | self µs/' + perUnit.unit + ' | share |', '| --- | ---: | ---: |')
   for (const [owner, t] of [...byOwner].sort((a, b) => b[1] - a[1])) out.push(`| ${owner} | ${us(t)} | ${pct(t)} |`)
   out.push('', `| top self-time functions | owner | self µs/${perUnit.unit} | share |`, '| --- | --- | ---: | ---: |')
