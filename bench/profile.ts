@@ -1,6 +1,6 @@
 // Profiles what the bench measures (`pnpm --filter @switchyard/bench run profile [--pin] [--only cpu,heap,gc,alloc]`):
 //   cpu    V8 CPU profiles of the proxies over one measured handshake phase and one 64 KiB echo phase
-//          (core, legacy, and the bare pipe as the floor), started and stopped around the phase only
+//          (core, legacy, the bare pipe as the floor; h1-h2-h1's two hops on handshakes), around the phase only
 //   heap   heap snapshots before and after 1,000 idle tunnels (h1-h2-h1 front and sidecar; core), by constructor
 //   gc     `--trace-gc` over one 64 KiB echo phase (core, legacy, bare-pipe, loaded-pipe)
 //   alloc  V8's sampling heap profiler over the 64 KiB and 64 B echo phases (core, legacy): what allocates per message
@@ -44,7 +44,7 @@ async function main (): Promise<void> {
   try {
     if (only.has('cpu')) {
       digest.push('## CPU profiles (self time; µs per handshake or per message)', '')
-      for (const [name, phase] of [['core', 'handshakes'], ['legacy', 'handshakes'], ['bare-pipe', 'handshakes'], ['core', 'large'], ['legacy', 'large'], ['bare-pipe', 'large']] as const) {
+      for (const [name, phase] of [['core', 'handshakes'], ['legacy', 'handshakes'], ['bare-pipe', 'handshakes'], ['h1-h2-h1', 'handshakes'], ['core', 'large'], ['legacy', 'large'], ['bare-pipe', 'large']] as const) {
         const rig = await rigFor(name)
         try {
           const p = PHASES[phase] as Phase<{ count?: number, messages?: number }>

@@ -1,7 +1,7 @@
 // One command: `pnpm --filter @switchyard/bench run bench` (flags: --quick, --pin, --modes a,b, --phases a,b, --upgrade …).
 // Starts the echo upstream and the load client (each its own process), then every mode's proxy
 // process(es), runs the phases, prints the markdown report and writes it to results/latest.md.
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { discoverModes, selectModes } from './lib/discover.ts'
 import { parseOptions } from './lib/options.ts'
@@ -13,7 +13,18 @@ import { renderReport } from './lib/report.ts'
 /** Where the report goes (`BENCH_RESULTS` moves it, e.g. for the smoke test). */
 const RESULTS = (process.env.BENCH_RESULTS ?? fileURLToPath(new URL('./results/', import.meta.url))).replace(/\/?$/, '/')
 
+/** `run.ts --render results/latest.json`: the report of an earlier run again (after a change to the report's code). */
+async function render (file: string): Promise<void> {
+  const saved = JSON.parse(await readFile(file, 'utf8')) as { startedAt: string, wallMs?: number, argv?: string[], results: ModeResult[] }
+  const options = parseOptions(saved.argv ?? [])
+  if (saved.argv?.includes('--pin') === true) enablePinning()
+  const modes = await discoverModes()
+  process.stdout.write(renderReport(saved.results, modes, options, new Date(saved.startedAt), saved.wallMs ?? 0) + '\n')
+}
+
 async function main (): Promise<void> {
+  const renderAt = process.argv.indexOf('--render')
+  if (renderAt >= 0) return render(process.argv[renderAt + 1])
   const options = parseOptions(process.argv.slice(2))
   if (options.pin) enablePinning()
   const modes = selectModes(await discoverModes(), options.modes)
@@ -34,11 +45,12 @@ async function main (): Promise<void> {
     await Promise.all([client.stop(), upstream.stop()])
   }
 
-  const report = renderReport(results, modes, options, startedAt, performance.now() - t0)
+  const wallMs = performance.now() - t0
+  const report = renderReport(results, modes, options, startedAt, wallMs)
   process.stdout.write(report + '\n')
   await mkdir(RESULTS, { recursive: true })
   await writeFile(RESULTS + 'latest.md', report + '\n')
-  await writeFile(RESULTS + 'latest.json', JSON.stringify({ startedAt, options: { ...options, phases: [...options.phases] }, results }, null, 2) + '\n')
+  await writeFile(RESULTS + 'latest.json', JSON.stringify({ startedAt, wallMs, argv: process.argv.slice(2), results }, null, 2) + '\n')
   log(`bench: written to ${RESULTS}latest.md`)
 }
 

@@ -105,7 +105,7 @@ function ratioOrInverse (ratio: number, bound: number): string {
 }
 
 function pct (v: number): string {
-  return `${Math.round(v * 100)} %`
+  return v < 0.1 ? `${(v * 100).toFixed(1)} %` : `${Math.round(v * 100)} %`
 }
 
 /** The markdown lines: one group heading per group, then its targets. */
