@@ -8,6 +8,8 @@
 // - everywhere: no TypeScript `enum` or `namespace` (use `as const` objects and modules)
 // - a package with `src/errors.ts`: every SWY_ERR_* code defined there is in the README's Errors
 //   table, and every code in that table is defined there
+// - every folder holding *.test.* files is run by a package.json script (`<folder>/*.test.ts`), since
+//   Node 20's `--test` expands no glob and a folder left out of the list would silently never run
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -145,12 +147,25 @@ function lintErrorsTable () {
   }
 }
 
+function lintTestFolders (files) {
+  const pkgJson = join(pkgDir, 'package.json')
+  if (!existsSync(pkgJson)) return
+  const scripts = Object.values(JSON.parse(readFileSync(pkgJson, 'utf8')).scripts ?? {}).join(' ')
+  const folders = new Set(files.filter((f) => TEST_FILE.test(f)).map((f) => relative(pkgDir, dirname(f)).split(sep).join('/')))
+  for (const folder of folders) {
+    const glob = folder === '' ? '*.test.' : `${folder}/*.test.`
+    if (!scripts.includes(glob)) report(pkgJson, 1, `no script runs the tests in ${folder || '.'}/ (add ${glob}ts to the test script)`)
+  }
+}
+
 if (!existsSync(pkgDir)) {
   console.error(`lint: no such directory: ${pkgDir}`)
   process.exit(2)
 }
-for (const file of walk(pkgDir, [])) lintFile(file)
+const files = walk(pkgDir, [])
+for (const file of files) lintFile(file)
 lintErrorsTable()
+lintTestFolders(files)
 
 if (findings.length > 0) {
   for (const finding of findings) console.log(finding)

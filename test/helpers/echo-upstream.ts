@@ -7,7 +7,7 @@ import http from 'node:http'
 import net from 'node:net'
 import type { TestContext } from 'node:test'
 import { WebSocketServer, type WebSocket, type ServerOptions } from 'ws'
-import { listen } from './start-proxy.ts'
+import { listen } from './net.ts'
 
 export interface WsEchoUpstream {
   port: number

@@ -10,18 +10,7 @@ import type { TestContext } from 'node:test'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import switchyard, { type SwitchyardOptions } from '@switchyard/core'
 import WebSocket, { WebSocketServer } from 'ws'
-
-export async function listenOn (t: TestContext, server: net.Server): Promise<number> {
-  const sockets = new Set<net.Socket>()
-  server.on('connection', (s: net.Socket) => { sockets.add(s); s.on('close', () => sockets.delete(s)) })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.after(async () => {
-    for (const s of sockets) s.destroy()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
-  })
-  return (server.address() as net.AddressInfo).port
-}
+import { listen } from './net.ts'
 
 export interface FiltersProxy {
   app: FastifyInstance
@@ -86,7 +75,7 @@ export async function echoUpstream (t: TestContext, opts: { perMessageDeflate?: 
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req))
   })
   t.after(() => { for (const c of wss.clients) c.terminate(); wss.close() })
-  const port = await listenOn(t, server)
+  const port = await listen(t, server)
   return {
     port,
     requests,
@@ -127,7 +116,7 @@ export async function rawTypeUpstream (t: TestContext): Promise<RawTypeUpstream>
       }
     })
   })
-  const port = await listenOn(t, server)
+  const port = await listen(t, server)
   return {
     port,
     received,

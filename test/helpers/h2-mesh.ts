@@ -14,6 +14,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import { WebSocket, WebSocketServer } from 'ws'
 import switchyard, { proxy, type SwitchyardOptions } from '@switchyard/core'
 import h2Connect, { type H2ConnectOptions } from '@switchyard/h2-connect'
+import { listen } from './net.ts'
 
 /** What the echo app saw of one upgrade request. */
 export interface SeenRequest {
@@ -65,28 +66,12 @@ export async function startEchoApp (t: TestContext): Promise<EchoApp> {
       socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n')
     }
   })
-  const port = await listenServer(t, server)
+  const port = await listen(t, server)
   return {
     port,
     seen,
     next: () => new Promise((resolve) => waiting.push(resolve))
   }
-}
-
-/** Listens on an ephemeral 127.0.0.1 port; `t.after` closes it and destroys its connections. */
-export async function listenServer (t: TestContext, server: net.Server): Promise<number> {
-  const sockets = new Set<net.Socket>()
-  server.on('connection', (s: net.Socket) => {
-    sockets.add(s)
-    s.on('close', () => sockets.delete(s))
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.after(async () => {
-    for (const s of sockets) s.destroy()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
-  })
-  return (server.address() as net.AddressInfo).port
 }
 
 export interface MeshNode {
@@ -204,15 +189,6 @@ export async function readAll (socket: net.Socket): Promise<string> {
   socket.resume()
   await once(socket, 'end')
   return got
-}
-
-/** Connects a raw TCP client to 127.0.0.1:`port`; `t.after` destroys it. */
-export async function rawClient (t: TestContext, port: number): Promise<net.Socket> {
-  const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true })
-  socket.on('error', () => {})
-  t.after(() => socket.destroy())
-  await once(socket, 'connect')
-  return socket
 }
 
 /** Reads from `stream` until `text` has arrived; resolves with everything read. */

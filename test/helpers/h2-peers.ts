@@ -9,15 +9,7 @@ import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
-
-/** A port free on 127.0.0.1 right now. */
-export async function freePort (): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as net.AddressInfo).port
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
+import { freePort } from './net.ts'
 
 /** Runs `command`, resolves once its output matches `ready`; `t.after` kills it and removes `dir`. */
 async function runPeer (t: TestContext, command: string, args: string[], ready: RegExp, dir: string): Promise<{ output: () => string }> {

@@ -5,7 +5,7 @@ import diagnostics from 'node:diagnostics_channel'
 import { once } from 'node:events'
 import Fastify, { type FastifyInstance } from 'fastify'
 import switchyard from '@switchyard/core'
-import { freePort } from './h2-peers.ts'
+import { freePort } from './net.ts'
 
 /**
  * A raw HTTP/1.1 upstream whose behaviour is chosen by the request path, for hostile-input tables:

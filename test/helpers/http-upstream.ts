@@ -1,7 +1,7 @@
 /** A plain `node:http` upstream that answers every request with JSON describing it and its own name. */
 import http from 'node:http'
 import type { TestContext } from 'node:test'
-import { listen } from './start-proxy.ts'
+import { listen } from './net.ts'
 
 export interface SeenRequest {
   method: string

@@ -7,7 +7,7 @@ import http from 'node:http'
 import type { TestContext } from 'node:test'
 import { WebSocketServer } from 'ws'
 import websocketDriver from 'websocket-driver'
-import { listen } from './legacy-net.ts'
+import { listen } from './net.ts'
 
 export interface WsUpstream {
   port: number

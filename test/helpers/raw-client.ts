@@ -2,9 +2,9 @@
  * A raw HTTP/1.1 client over `node:net`: writes exact bytes, gathers every byte it receives, and parses
  * the first response head.
  */
-import { once } from 'node:events'
-import net from 'node:net'
+import type net from 'node:net'
 import type { TestContext } from 'node:test'
+import { connect } from './net.ts'
 
 export interface ResponseHead {
   status: number
@@ -55,10 +55,12 @@ export interface RawClient {
   readonly error: (Error & { code?: string }) | undefined
 }
 
-/** Connects to the proxy (allowHalfOpen), writes `firstBytes` if given. `t.after` destroys the socket. */
-export async function rawClient (t: TestContext, port: number, firstBytes?: string | Buffer): Promise<RawClient> {
-  const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true })
-  t.after(() => { socket.destroy() })
+/**
+ * Connects to the proxy (half-open allowed unless `allowHalfOpen: false`), writes `firstBytes` if given.
+ * `t.after` destroys the socket.
+ */
+export async function rawClient (t: TestContext, port: number, firstBytes?: string | Buffer, opts: { allowHalfOpen?: boolean } = {}): Promise<RawClient> {
+  const socket = await connect(t, port, opts)
   let received = Buffer.alloc(0)
   let error: (Error & { code?: string }) | undefined
   let ended = false
@@ -72,7 +74,6 @@ export async function rawClient (t: TestContext, port: number, firstBytes?: stri
     socket.once('end', () => resolve())
     socket.once('close', () => resolve())
   })
-  await once(socket, 'connect')
   if (firstBytes !== undefined) socket.write(firstBytes)
   const until = (match: (data: Buffer) => boolean): Promise<Buffer> => new Promise((resolve, reject) => {
     const check = (): void => {
@@ -100,6 +101,37 @@ export async function rawClient (t: TestContext, port: number, firstBytes?: stri
     async headAnd (n: number) {
       await until((d) => { const h = parseHead(d); return h !== null && h.rest.length >= n })
       return parseHead(received)!
+    }
+  }
+}
+
+/** The bytes a raw client received, as latin1 text (for tests that read a tunnel's bytes as a string). */
+export interface RawTextClient {
+  socket: net.Socket
+  /** All bytes so far, as latin1 text. */
+  readonly received: string
+  /** Resolves once `received` matches (a string to include, or a predicate); rejects if the connection ends first. */
+  until (match: string | ((text: string) => boolean)): Promise<string>
+  /** Resolves when the socket has closed (errors such as ECONNRESET are recorded in `error`). */
+  closed: Promise<void>
+  readonly error: (Error & { code?: string }) | undefined
+  readonly ended: boolean
+}
+
+/** `rawClient` read as text; the write side ends with the peer's FIN unless `allowHalfOpen: true`. */
+export async function rawTextClient (t: TestContext, port: number, firstBytes?: string | Buffer, opts: { allowHalfOpen?: boolean } = {}): Promise<RawTextClient> {
+  const client = await rawClient(t, port, firstBytes, { allowHalfOpen: opts.allowHalfOpen === true })
+  const text = (): string => client.received.toString('latin1')
+  return {
+    socket: client.socket,
+    get received () { return text() },
+    get error () { return client.error },
+    get ended () { return client.ended },
+    closed: client.closed,
+    async until (match) {
+      const test = typeof match === 'string' ? (s: string) => s.includes(match) : match
+      await client.until((data) => test(data.toString('latin1')))
+      return text()
     }
   }
 }

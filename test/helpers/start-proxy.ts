@@ -1,9 +1,8 @@
 /**
- * Starts Fastify with @switchyard/core on 127.0.0.1 and tears it down with `t.after`; plus small
- * listening helpers for upstream servers the tests own.
+ * Starts Fastify with @switchyard/core on 127.0.0.1 and tears it down with `t.after`; plus the stats and
+ * diagnostics readers the new-style tests share.
  */
 import diagnostics from 'node:diagnostics_channel'
-import { once } from 'node:events'
 import net from 'node:net'
 import type { TestContext } from 'node:test'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
@@ -35,34 +34,6 @@ export async function startProxy (
   await app.listen({ port: 0, host: '127.0.0.1' })
   const port = (app.server.address() as net.AddressInfo).port
   return { app, port, url: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}` }
-}
-
-/** Listens on an ephemeral 127.0.0.1 port; `t.after` destroys its connections and closes it. */
-export async function listen (t: TestContext, server: net.Server): Promise<number> {
-  const sockets = new Set<net.Socket>()
-  server.on('connection', (s: net.Socket) => {
-    sockets.add(s)
-    s.on('close', () => sockets.delete(s))
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.after(async () => {
-    for (const s of sockets) s.destroy()
-    if (server.listening) {
-      server.close()
-      await once(server, 'close')
-    }
-  })
-  return (server.address() as net.AddressInfo).port
-}
-
-/** A port nothing listens on (bound, then released). */
-export async function unusedPort (): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1')
-  await once(s, 'listening')
-  const { port } = s.address() as net.AddressInfo
-  await new Promise<void>((resolve) => s.close(() => resolve()))
-  return port
 }
 
 /** A cluster map entry for one local port. */

@@ -1,0 +1,36 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { echo, openWs, startEchoApp, startNode, watchHttp2 } from '../helpers/h2-mesh.ts'
+import { startNghttpx } from '../helpers/h2-peers.ts'
+
+test('carries a WebSocket from a Switchyard front through nghttpx (HTTP/2 in, HTTP/1.1 out) to the app', async (t) => {
+  const echoApp = await startEchoApp(t)
+  const peerPort = await startNghttpx(t, { shape: 'h2-in-h1-out', backendPort: echoApp.port })
+  const front = await startNode(t, { listen: 'http1', upstream: `127.0.0.1:${peerPort}`, upstreamProtocol: 'http2' })
+  const seen = echoApp.next()
+  const ws = await openWs(t, `ws://127.0.0.1:${front.port}/ws/via-nghttpx`)
+  assert.equal(await echo(ws, 'front to nghttpx'), 'front to nghttpx')
+  assert.equal(await echo(ws, 'y'.repeat(100_000)), 'y'.repeat(100_000))
+  const app = await seen
+  assert.equal(app.method, 'GET')
+  assert.equal(app.headers.upgrade?.toLowerCase(), 'websocket')
+  const closed = once(ws, 'close')
+  ws.close(1000)
+  assert.equal((await closed)[0], 1000)
+})
+
+test('carries a WebSocket from nghttpx (HTTP/1.1 in, HTTP/2 out) through a Switchyard sidecar to the app', async (t) => {
+  const echoApp = await startEchoApp(t)
+  const sidecar = await startNode(t, { listen: 'h2c', upstream: `127.0.0.1:${echoApp.port}`, upstreamProtocol: 'http1' })
+  const watch = watchHttp2(sidecar.app.server)
+  const peerPort = await startNghttpx(t, { shape: 'h1-in-h2-out', backendPort: sidecar.port })
+  const ws = await openWs(t, `ws://127.0.0.1:${peerPort}/ws/from-nghttpx`)
+  assert.equal(await echo(ws, 'nghttpx to sidecar'), 'nghttpx to sidecar')
+  assert.equal(await echo(ws, 'z'.repeat(100_000)), 'z'.repeat(100_000))
+  assert.equal(watch.connects[0]?.[':method'], 'CONNECT')
+  assert.equal(watch.connects[0]?.[':protocol'], 'websocket')
+  const closed = once(ws, 'close')
+  ws.close(1000)
+  assert.equal((await closed)[0], 1000)
+})
