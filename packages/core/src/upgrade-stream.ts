@@ -170,35 +170,30 @@ export class UpgradeStream implements ChainOwner {
     rewriteHost(headers, upstream, endpoint)
     const path = rewritePath(this.#request.raw.url ?? '/', this.#route.prefix, upstream.prefixRewrite)
     // Every upstream connection of an upgrade is destroyed when it ends: none is ever reused.
-    let destroyCounted = false
-    const countDestroy = (): void => {
-      if (destroyCounted) return
-      destroyCounted = true
-      core.stats.cluster(cluster.name, 'upstream_cx_destroy')
-    }
+    const destroyed = new DestroyCount(core, cluster.name)
     const pending = transport.open({
       cluster, endpoint, method: this.#request.raw.method ?? 'GET', path, upgradeType: this.#upgradeType, headers
     }, {
       accepted: (resHeaders, socket, head) => {
         if (!events.answered(101)) { socket.destroy(); return }
-        socket.once('close', countDestroy)
+        socket.once('close', destroyed.count)
         this.#onAccepted(resHeaders, socket, head)
       },
       response: (status, resHeaders, body) => {
         // A 4xx/5xx is an ordinary response (Envoy may pool its connection: no upstream_cx_destroy); any
         // other non-101 answer to an upgrade costs the connection. Ours is closed either way, never reused.
-        if (status < 400 || status > 599) body.once('close', countDestroy)
+        if (status < 400 || status > 599) body.once('close', destroyed.count)
         if (!events.answered(status)) { body.destroy(); return }
         this.#onResponse(status, resHeaders, body)
       },
       failed: (error, phase) => {
-        if (phase === 'reset') countDestroy()
+        if (phase === 'reset') destroyed.count()
         events.failed(phase === 'connect' ? 'connect-failure' : phase, error)
       }
     })
     return {
       abort: () => {
-        countDestroy()
+        destroyed.count()
         pending.abort()
       }
     }
@@ -410,6 +405,20 @@ export class UpgradeStream implements ChainOwner {
         error
       })
     }
+  }
+}
+
+/**
+ * Counts `upstream_cx_destroy` once for one upstream connection. An object of its own, not a closure of
+ * `openAttempt`: a listener left on a tunnel's socket must not keep the attempt's HTTP exchange alive.
+ */
+class DestroyCount {
+  #done = false
+  constructor (readonly app: AppState, readonly cluster: string) {}
+  count = (): void => {
+    if (this.#done) return
+    this.#done = true
+    this.app.stats.cluster(this.cluster, 'upstream_cx_destroy')
   }
 }
 
