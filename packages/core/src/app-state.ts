@@ -28,6 +28,9 @@ export interface AppStateInit {
   stats: Stats
   highWaterMark: number
   maxRequestHeaders: number
+  /** Envoy's `stream_idle_timeout` and `request_timeout` (ms, 0 = off). */
+  streamIdleTimeout: number
+  requestTimeout: number
   agents: Map<string, Agent>
 }
 
@@ -44,6 +47,8 @@ export class AppState {
   readonly stats: Stats
   readonly highWaterMark: number
   readonly maxRequestHeaders: number
+  readonly streamIdleTimeout: number
+  readonly requestTimeout: number
   /** Every live stream (upgrades, legacy connections), closed by `app.close()`. */
   readonly streams = new ActiveStreams()
   /** The undici agent of each cluster, for plain requests. */
@@ -69,6 +74,8 @@ export class AppState {
     this.stats = init.stats
     this.highWaterMark = init.highWaterMark
     this.maxRequestHeaders = init.maxRequestHeaders
+    this.streamIdleTimeout = init.streamIdleTimeout
+    this.requestTimeout = init.requestTimeout
     this.agents = init.agents
   }
 

@@ -18,6 +18,12 @@ export const SwyShuttingDownError = defineError('SWY_ERR_SHUTTING_DOWN', 'The se
 /** Headers on their way to the wire failed `checkHeaders` (a filter's mutation, usually): answered 500, or reset. */
 export const SwyInvalidHeaderError = defineError('SWY_ERR_INVALID_HEADER', 'Invalid header %s on the way to the %s: %s', 500)
 export const SwyUpstreamOverflowError = defineError('SWY_ERR_UPSTREAM_OVERFLOW', 'Cluster "%s" is over its %s circuit breaker', 503)
+/** A Host, `:authority` or absolute-form authority that is not one: 400 on HTTP/1.x, RST_STREAM PROTOCOL_ERROR on HTTP/2. */
+export const SwyInvalidAuthorityError = defineError('SWY_ERR_INVALID_AUTHORITY', 'Invalid request authority %s: %s', 400)
+/** Envoy's `stream_idle_timeout`: 408 before the response head, a reset after. */
+export const SwyStreamIdleTimeoutError = defineError('SWY_ERR_STREAM_IDLE_TIMEOUT', 'No byte either way for %dms (streamIdleTimeout)', 408)
+/** Envoy's `request_timeout`: 408 before the response head, a reset after. */
+export const SwyRequestTimeoutError = defineError('SWY_ERR_REQUEST_TIMEOUT', 'The request was not received within %dms (requestTimeout)', 408)
 
 /** Companion plugins register with core through its API; a clash or a bad registration fails `app.ready()`. */
 export const SwyCompanionError = defineError('SWY_ERR_COMPANION', 'Plugin %s cannot register with @switchyard/core: %s', 500)
@@ -36,5 +42,5 @@ export const errorCodes = [
   'SWY_ERR_NO_HEALTHY_UPSTREAM', 'SWY_ERR_UPSTREAM_TIMEOUT', 'SWY_ERR_UPSTREAM_PROTOCOL', 'SWY_ERR_FILTER',
   'SWY_ERR_SHUTTING_DOWN', 'SWY_ERR_UPSTREAM_OVERFLOW', 'SWY_ERR_COMPANION', 'SWY_ERR_CLUSTER_OPTIONS',
   'SWY_ERR_HASH_POLICY_MISSING', 'SWY_ERR_UPSTREAM_HOST_UNHEALTHY', 'SWY_ERR_UPSTREAM_HOST_REMOVED',
-  'SWY_ERR_INVALID_HEADER'
+  'SWY_ERR_INVALID_HEADER', 'SWY_ERR_INVALID_AUTHORITY', 'SWY_ERR_STREAM_IDLE_TIMEOUT', 'SWY_ERR_REQUEST_TIMEOUT'
 ] as const

@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import { Agent } from 'undici'
 import type { FastifyInstance, RouteOptions } from 'fastify'
 import './fastify-augment.js'
-import { checkPluginOptions, type SwitchyardOptions } from './plugin-options.js'
+import { checkPluginOptions, DEFAULT_STREAM_IDLE_TIMEOUT, type SwitchyardOptions } from './plugin-options.js'
 import { Cluster } from './cluster/cluster.js'
 import { Runtime } from './runtime.js'
 import { Stats } from './stats.js'
@@ -13,6 +13,8 @@ import { UpgradeDispatch } from './upgrade-dispatch.js'
 import { Http1UpgradeTransport } from './transport/http1-upgrade.js'
 import { toPrometheus } from './prometheus.js'
 import { ConnectionReaper } from './connection-reaper.js'
+import { RequestGate } from './request-gate.js'
+import { streamTimeoutsHook } from './stream-timeouts.js'
 import { kSwitchyard } from './symbols.js'
 import type { Filter } from './filter/filter.js'
 import { SwyDuplicateUpgradeTypeError, SwyPluginOptionsError, SwyShuttingDownError } from './errors.js'
@@ -60,6 +62,8 @@ async function switchyard (fastify: FastifyInstance, options: SwitchyardOptions)
     stats,
     highWaterMark: options.highWaterMark ?? 64 * 1024,
     maxRequestHeaders: options.maxRequestHeaders ?? 100,
+    streamIdleTimeout: options.streamIdleTimeout ?? DEFAULT_STREAM_IDLE_TIMEOUT,
+    requestTimeout: options.requestTimeout ?? 0,
     agents
   })
   app.registerTransport('http1', new Http1UpgradeTransport(), '@switchyard/core')
@@ -72,21 +76,30 @@ async function switchyard (fastify: FastifyInstance, options: SwitchyardOptions)
   })
 
   const registry = new RouteRegistry(fastify, app)
+  const armTimeouts = app.streamIdleTimeout > 0 || app.requestTimeout > 0 ? streamTimeoutsHook(app) : undefined
   fastify.addHook('onRoute', (routeOptions: RouteOptions) => {
     const { owner, state } = registry.add(routeOptions)
     // An @fastify/websocket route keeps its handler: that plugin reads it as the WebSocket handler.
     if (owner !== 'fastify-websocket') routeOptions.handler = wrapHandler(app, state, routeOptions.handler)
+    // Last of the route's onRequest hooks, before Fastify reads a body: a proxied stream's timeouts start.
+    if (armTimeouts !== undefined && state?.upstream !== undefined) {
+      const hooks = routeOptions.onRequest
+      routeOptions.onRequest = hooks === undefined ? [armTimeouts] : [...(Array.isArray(hooks) ? hooks : [hooks]), armTimeouts]
+    }
   })
 
   const reaper = new ConnectionReaper(fastify.server)
   const dispatch = new UpgradeDispatch(fastify, app, registry, reaper)
   dispatch.attach(fastify.server)
+  const gate = new RequestGate(app)
+  gate.attach(fastify.server)
   app.routeUpgrade = (req, res, upgrade) => dispatch.routeUpgrade(req, res, upgrade)
 
   fastify.addHook('onReady', async () => {
     registry.finalCheck()
     if (registry.errors.length > 0) throw registry.errors[0]
     dispatch.adoptForeign(fastify.server)
+    gate.attach(fastify.server)
     await Promise.all([...clusters.values()].map(c => c.ready()))
   })
   fastify.addHook('preClose', async () => {
@@ -103,6 +116,7 @@ async function switchyard (fastify: FastifyInstance, options: SwitchyardOptions)
   fastify.addHook('onClose', async () => {
     reaper.stop()
     dispatch.detach(fastify.server)
+    gate.detach(fastify.server)
     for (const transport of app.transports()) transport.close?.()
     for (const cluster of clusters.values()) cluster.close()
     await Promise.all([...agents.values()].map(a => a.destroy()))

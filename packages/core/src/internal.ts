@@ -23,6 +23,9 @@ export {
   firstValue, connectionSpecificHeaders, upgradeHopByHop, hopByHopRequest, hopByHopResponse, type Headers
 } from './headers.js'
 export { writeRefusal, lingerThenDestroy } from './refusal.js'
+export { authorityProblem, http2AuthorityProblem, normaliseHttp1Target, INVALID_AUTHORITY_STAT, MAX_AUTHORITY_LENGTH } from './request-target.js'
+export { invalidAuthority } from './request-gate.js'
+export { StreamTimeouts, type TimeoutReplier } from './stream-timeouts.js'
 export { upgradeStartChannel, tunnelCloseChannel, h2ConnectChannel } from './diagnostics.js'
 export { compileCheck, type SchemaProblem } from './schema-check.js'
 export { resolveUpgrade } from './route-handler.js'

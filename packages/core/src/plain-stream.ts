@@ -139,8 +139,8 @@ export class PlainStream implements ChainOwner {
     const endpoint = host.endpoint
     const headers: Headers = { ...this.#headers! }
     if (upstream.hostRewrite === undefined && upstream.autoHostRewrite !== true) {
-      // Envoy keeps the client's Host unless the route rewrites it.
-      headers.host = this.#request.headers.host ?? endpoint.authority
+      // Envoy keeps the client's Host (an HTTP/2 client's `:authority`) unless the route rewrites it.
+      headers.host = this.#request.headers.host ?? (this.#request.headers[':authority'] as string | undefined) ?? endpoint.authority
     } else {
       rewriteHost(headers, upstream, endpoint)
     }
@@ -265,6 +265,11 @@ export class PlainStream implements ChainOwner {
     // so the HTTP/1.1 connection closes after this answer (as Envoy's codec does).
     if (!this.#requestEnded && this.#request.raw.httpVersionMajor === 1) reply.header('connection', 'close')
     reply.send(payload)
+  }
+
+  /** `streamIdleTimeout` or `requestTimeout` before the response head: 408, and the connection is not kept. */
+  timeoutReply (error: Error & { statusCode: number }): void {
+    this.localReply(this.chain.filters.length, error.statusCode, undefined, this.#request.raw.httpVersionMajor === 1 ? { connection: 'close' } : {})
   }
 
   abort (error: Error): void {

@@ -86,6 +86,8 @@ export const PluginOptionsSchema = Type.Object({
   highWaterMark: Type.Optional(Type.Integer({ minimum: 1024 })),
   shutdownGracePeriod: Type.Optional(Type.Integer({ minimum: 0, description: 'milliseconds' })),
   maxRequestHeaders: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+  streamIdleTimeout: Type.Optional(Ms(0)),
+  requestTimeout: Type.Optional(Ms(0)),
   // Fastify's own registration options; anything else unknown is a typo and fails app.ready().
   prefix: Type.Optional(Type.String()),
   logLevel: Type.Optional(Type.String()),
@@ -118,6 +120,20 @@ export interface SwitchyardOptions {
    * refuse rather than forward a truncated head.
    */
   maxRequestHeaders?: number
+  /**
+   * Envoy's `stream_idle_timeout` (ms, default 300000, 0 = off): a proxied request with no byte either
+   * way for this long, or an upgrade before its answer, gets 408 before its response head and is reset
+   * after it (`downstream_rq_idle_timeout`).
+   */
+  streamIdleTimeout?: number
+  /**
+   * Envoy's `request_timeout` (ms, default 0 = off): the whole request of a proxied stream must be
+   * received (an upgrade: answered) within it; past it, 408 (`downstream_rq_timeout`).
+   */
+  requestTimeout?: number
 }
+
+/** Envoy's default `stream_idle_timeout`: five minutes. */
+export const DEFAULT_STREAM_IDLE_TIMEOUT = 300_000
 
 export const checkPluginOptions = compileCheck(PluginOptionsSchema)

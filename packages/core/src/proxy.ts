@@ -3,6 +3,7 @@ import { kRouteState } from './symbols.js'
 import { appStateOf } from './app-state.js'
 import type { RouteState } from './route-state.js'
 import { PlainStream } from './plain-stream.js'
+import { StreamTimeouts } from './stream-timeouts.js'
 import { SwyRouteOptionsError } from './errors.js'
 
 /**
@@ -18,6 +19,8 @@ export function proxy (this: unknown, request: FastifyRequest, reply: FastifyRep
   if (request.raw.rawHeaders.length / 2 > app.maxRequestHeaders) {
     return reply.code(431).header('connection', 'close').send()
   }
-  new PlainStream(app, route, request, reply, app.filters).start()
+  const stream = new PlainStream(app, route, request, reply, app.filters)
+  StreamTimeouts.of(request.raw)?.adopt(stream)
+  stream.start()
   return reply
 }

@@ -5,6 +5,7 @@ import type { UpgradeContext } from './downstream.js'
 import type { Filter } from './filter/filter.js'
 import { UpgradeStream } from './upgrade-stream.js'
 import { sendRedirect } from './redirect.js'
+import { StreamTimeouts } from './stream-timeouts.js'
 import { kRouteState, kUpgrade } from './symbols.js'
 import { SwyUpgradeNotAllowedError } from './errors.js'
 
@@ -57,6 +58,8 @@ function handleUpgrade (
   if (route?.redirect !== undefined) return sendRedirect(request, reply, route.redirect)
   if (route?.upstream === undefined) return handler.call(instance as never, request, reply)
   reply.hijack()
-  new UpgradeStream(core, route, request, downstream, upgradeType, filters).start()
+  const stream = new UpgradeStream(core, route, request, downstream, upgradeType, filters)
+  StreamTimeouts.of(request.raw)?.adopt(stream)
+  stream.start()
   return reply
 }

@@ -3,3 +3,5 @@ export const kUpgrade = Symbol('switchyard.upgrade')
 export const kRouteState = Symbol('switchyard.routeState')
 /** Where the app's state hangs on a Fastify instance; companions reach it through `appStateOf`. */
 export const kSwitchyard = Symbol.for('switchyard.core')
+/** The stream timeouts armed for a request (on its raw request). */
+export const kStreamTimeouts = Symbol('switchyard.streamTimeouts')

@@ -5,6 +5,8 @@ import type { FastifyInstance } from 'fastify'
 import { stripH2cUpgrade, upgradeTypeOf } from './headers.js'
 import { closeSoon, Http1Downstream } from './downstream.js'
 import { writeRefusal } from './refusal.js'
+import { normaliseHttp1Target } from './request-target.js'
+import { invalidAuthority } from './request-gate.js'
 import { kUpgrade } from './symbols.js'
 import type { RouteRegistry } from './route-registry.js'
 import type { ConnectionReaper } from './connection-reaper.js'
@@ -74,6 +76,13 @@ export class UpgradeDispatch {
     }
     if (req.rawHeaders.length / 2 > this.#core.maxRequestHeaders) {
       writeRefusal(socket, 431)
+      return
+    }
+    // RFC 9112 §3.2: absolute-form routed by its path with its authority as the Host; a bad Host is a 400.
+    const targetProblem = normaliseHttp1Target(req)
+    if (targetProblem !== null) {
+      invalidAuthority(this.#core, req.headers.host, targetProblem)
+      writeRefusal(socket, 400)
       return
     }
     const h2c = stripH2cUpgrade(req)

@@ -13,6 +13,7 @@ import type { Host } from './cluster/host.js'
 import { hashInputOf, Router, type Attempt, type AttemptEvents, type RouterFailure } from './router/router.js'
 import { routeTimeout } from './router/retry-policy.js'
 import { tunnelCloseChannel, upgradeStartChannel } from './diagnostics.js'
+import { StreamTimeouts } from './stream-timeouts.js'
 import { SwyUpstreamProtocolError } from './errors.js'
 
 const EMPTY = Buffer.alloc(0)
@@ -251,6 +252,8 @@ export class UpgradeStream implements ChainOwner {
     }
     this.#phase = 'tunnel'
     this.#upstreamSocket = socket
+    // A tunnel now: the route's idleTimeout governs it, not the stream timeouts.
+    StreamTimeouts.of(this.#request.raw)?.stop()
     // The upgrade is accepted: the held bytes go first, in order.
     for (const chunk of this.#held) socket.write(chunk)
     if (this.#heldEnd) socket.end()
@@ -340,6 +343,12 @@ export class UpgradeStream implements ChainOwner {
     h['content-length'] = String(payload.length)
     this.#downstream.respond(status, h)
     this.#downstream.end(payload.length > 0 ? payload : undefined)
+  }
+
+  /** `streamIdleTimeout` or `requestTimeout` before the answer: 408, and the upstream attempt is given up. */
+  timeoutReply (error: Error & { statusCode: number }): void {
+    if (this.#phase === 'handshake') this.#localFailure(error)
+    else this.destroy(error)
   }
 
   #localFailure (err: Error & { statusCode?: number }): void {

@@ -18,7 +18,9 @@ export interface ExtendedConnectTarget {
  * H1 upgrade → RFC 8441 extended CONNECT, as Envoy transforms it: `:method CONNECT`, `:protocol` = the
  * upgrade token, `:scheme`, `:authority` (from `Host`), `:path`; `upgrade`, `connection`, the headers
  * `connection` names and the other hop-by-hop headers removed; `content-length` removed only when it
- * is `0`; `sec-websocket-*` untouched.
+ * is `0`; `sec-websocket-*` untouched. A repeated header becomes one field of values joined by `, `
+ * (RFC 9110 §5.3), as undici sends a plain request over HTTP/2: Node refuses an array for the fields it
+ * holds single-valued (`authorization`, `user-agent`…). `cookie` stays one field per value (RFC 9113 §8.2.3).
  */
 export function toExtendedConnect (headers: Headers, target: ExtendedConnectTarget): OutgoingHttpHeaders {
   const host = first(headers.host)
@@ -34,7 +36,7 @@ export function toExtendedConnect (headers: Headers, target: ExtendedConnectTarg
     if (key === 'host' || key.startsWith(':') || connectionSpecific.has(key) || named.has(key)) continue
     const value = headers[key]!
     if (key === 'content-length' && first(value)?.trim() === '0') continue
-    out[key] = value
+    out[key] = Array.isArray(value) && key !== 'cookie' ? value.join(', ') : value
   }
   return out
 }

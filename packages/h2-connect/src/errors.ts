@@ -15,10 +15,12 @@ export const SwyH2WebsocketAcceptError = defineError(
   'Upstream of cluster "%s" answered the generated Sec-WebSocket-Key with %s Sec-WebSocket-Accept',
   502
 )
+/** A request header Node's HTTP/2 client refuses to send: the client's request, not the upstream, is at fault. */
+export const SwyH2RequestHeaderError = defineError('SWY_ERR_H2_REQUEST_HEADER', 'A request header cannot be sent on the HTTP/2 hop to cluster "%s": %s', 400)
 export const SwyH2PlainConnectError = defineError('SWY_ERR_H2_PLAIN_CONNECT', 'Plain CONNECT to %s refused: no enabled "CONNECT" upgrade config', 403)
 
 /** Every code this package can raise; the README's Errors table is checked against it. */
 export const errorCodes = [
   'SWY_ERR_H2_OPTIONS', 'SWY_ERR_H2_CONNECT_PROTOCOL_DISABLED', 'SWY_ERR_H2_SESSION', 'SWY_ERR_H2_WEBSOCKET_ACCEPT',
-  'SWY_ERR_H2_PLAIN_CONNECT'
+  'SWY_ERR_H2_PLAIN_CONNECT', 'SWY_ERR_H2_REQUEST_HEADER'
 ] as const

@@ -1,6 +1,6 @@
-import { Http2ServerRequest, type Http2ServerResponse } from 'node:http2'
+import { constants, Http2ServerRequest, type Http2ServerResponse } from 'node:http2'
 import type { Duplex } from 'node:stream'
-import { h2ConnectChannel, writeRefusal, type AppState } from '@switchyard/core/internal'
+import { h2ConnectChannel, http2AuthorityProblem, invalidAuthority, writeRefusal, type AppState } from '@switchyard/core/internal'
 import { fromExtendedConnect, METHOD_CARRIER } from './connect-headers.js'
 import { Http2Downstream, stopClient } from './http2-downstream.js'
 import type { GeneratedKeys } from './websocket-key.js'
@@ -36,6 +36,14 @@ export function createConnectListener (core: AppState, options: ExtendedConnectO
     const authority = headers[':authority'] ?? headers.host
     if (extendedConnectChannel.hasSubscribers) {
       extendedConnectChannel.publish({ protocol: protocol ?? null, authority, path: headers[':path'], method: headers[':method'] })
+    }
+    // RFC 9113 §8.3.1: a malformed `:authority` (userinfo, a stray bracket, too long) is a stream error; it
+    // would become the Host of the app's request. nghttp2 checks its characters only.
+    const authorityProblem = http2AuthorityProblem(headers)
+    if (authorityProblem !== null) {
+      invalidAuthority(core, authority, authorityProblem)
+      stream.close(constants.NGHTTP2_PROTOCOL_ERROR)
+      return
     }
     if (core.closing) {
       res.statusCode = 503

@@ -4,7 +4,7 @@ import type { PendingUpgrade, Stats, UpgradeEvents, UpgradeRequest, UpgradeTrans
 import { acceptedAsUpgrade, METHOD_CARRIER, plainHeaders, toExtendedConnect } from './connect-headers.js'
 import { SessionPool, type PooledSession } from './session-pool.js'
 import { acceptFor, type GeneratedKeys } from './websocket-key.js'
-import { SwyH2ConnectProtocolDisabledError, SwyH2SessionError } from './errors.js'
+import { SwyH2ConnectProtocolDisabledError, SwyH2RequestHeaderError, SwyH2SessionError } from './errors.js'
 
 const EMPTY = Buffer.alloc(0)
 
@@ -14,6 +14,9 @@ const EMPTY = Buffer.alloc(0)
  * ENHANCE_YOUR_CALM to a stream it refuses for its session memory).
  */
 const REFUSALS = new Set<number>([constants.NGHTTP2_REFUSED_STREAM, constants.NGHTTP2_ENHANCE_YOUR_CALM])
+
+/** Node's synchronous refusals of a header set (`session.request()`), as opposed to a session that went away. */
+const HEADER_ERROR = /^ERR_(HTTP2_HEADER_SINGLE_VALUE|HTTP2_INVALID_HEADER_VALUE|HTTP2_INVALID_CONNECTION_HEADERS|HTTP2_INVALID_PSEUDOHEADER|INVALID_HTTP_TOKEN|INVALID_CHAR)$/
 
 export interface Http2ConnectTransportOptions {
   log: FastifyBaseLogger
@@ -105,8 +108,13 @@ export class Http2ConnectTransport implements UpgradeTransport {
       try {
         s = lease.session.request(headers, { endStream: false })
       } catch (err) {
-        // The session closed between SETTINGS and now (GOAWAY, loss): a fresh one, once.
         this.pool.release(lease)
+        // Node refused a header of the request itself: the client's fault (400), whatever the session.
+        if (HEADER_ERROR.test((err as { code?: string }).code ?? '')) {
+          if (finish()) events.failed(new SwyH2RequestHeaderError(cluster.name, (err as Error).message), 'protocol')
+          return
+        }
+        // The session closed between SETTINGS and now (GOAWAY, loss): a fresh one, once.
         if (!retried) { retried = true; attempt(); return }
         fail(new SwyH2SessionError(cluster.name, endpoint.authority, (err as Error).message), 'reset')
         return

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import Type from 'typebox'
-import { appStateOf, compileCheck, type AppState, type RouteState, type UpgradeContext, type UpgradeModeHandler } from '@switchyard/core/internal'
+import { appStateOf, compileCheck, StreamTimeouts, type AppState, type RouteState, type UpgradeContext, type UpgradeModeHandler } from '@switchyard/core/internal'
 import { checkLegacyRoute } from './route-check.js'
 import { LegacyConnection, type LegacySettings } from './legacy-connection.js'
 import { SwyWstcpOptionsError } from './errors.js'
@@ -59,7 +59,9 @@ async function websocketTcp (fastify: FastifyInstance, options: WebsocketTcpOpti
 export function createLegacyHandler (app: AppState, settings: LegacySettings): UpgradeModeHandler {
   return function legacyWebsocket (request: FastifyRequest, reply: FastifyReply, route: RouteState, upgrade: UpgradeContext): void {
     reply.hijack()
-    new LegacyConnection(app, settings, request, route, upgrade.downstream).start()
+    const connection = new LegacyConnection(app, settings, request, route, upgrade.downstream)
+    StreamTimeouts.of(request.raw)?.adopt(connection)
+    connection.start()
   }
 }
 

@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { UpstreamOptions } from '@switchyard/core'
 import {
-  closeSoon, connectEndpoint, hashInputOf, Router, Tunnel, tunnelCloseChannel, upgradeStartChannel,
+  closeSoon, connectEndpoint, hashInputOf, Router, StreamTimeouts, Tunnel, tunnelCloseChannel, upgradeStartChannel,
   type AppState, type Attempt, type AttemptEvents, type Cluster, type Downstream, type Host, type RouteState, type RouterFailure
 } from '@switchyard/core/internal'
 import { buildRequestHead } from './request-head.js'
@@ -102,6 +102,12 @@ export class LegacyConnection {
   /** Ends the connection at once (its endpoint let go of it). */
   abort (error: Error): void {
     this.destroy(error)
+  }
+
+  /** `streamIdleTimeout` or `requestTimeout` before the pipe opens: 408, and the upstream connection is given up. */
+  timeoutReply (error: Error & { statusCode: number }): void {
+    this.#router.release()
+    this.#fail(error, error.statusCode, {}, '')
   }
 
   /** Ends the connection at once (`app.close()`). */
@@ -283,6 +289,8 @@ export class LegacyConnection {
   #openPipe (answer: Buffer): void {
     this.#clearAnswerTimer()
     this.#phase = 'tunnel'
+    // A pipe now: the route's idleTimeout governs it, not the stream timeouts.
+    StreamTimeouts.of(this.#request!.raw)?.stop()
     const up = this.#upstream!
     const down = this.#down
     this.#stopReadingClient()

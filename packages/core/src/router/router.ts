@@ -42,7 +42,7 @@ export interface RouterFailure {
   headers: Record<string, string>
   /** Envoy's local reply body for this failure. */
   body: string
-  /** Envoy's access log response flag: UH, UO, UT, UF, UC, UPE. */
+  /** Envoy's access log response flag: UH, UO, UT, UF, UC, UPE, DPE. */
   responseFlag: string
 }
 
@@ -395,8 +395,11 @@ function failureOf (kind: RouterFailureKind, error: Error & { statusCode?: numbe
       return { kind, error, status: 503, headers: {}, body: 'upstream connect error or disconnect/reset before headers. reset reason: connection failure', responseFlag: 'UF' }
     case 'reset':
       return { kind, error, status: 503, headers: {}, body: 'upstream connect error or disconnect/reset before headers. reset reason: connection termination', responseFlag: 'UC' }
-    case 'protocol':
-      return { kind, error, status: error.statusCode ?? 502, headers: {}, body: '', responseFlag: 'UPE' }
+    case 'protocol': {
+      // A 4xx is the request's fault (a header the hop cannot carry): Envoy's downstream protocol error.
+      const status = error.statusCode ?? 502
+      return { kind, error, status, headers: {}, body: '', responseFlag: status < 500 ? 'DPE' : 'UPE' }
+    }
   }
 }
 
