@@ -166,6 +166,22 @@ test('an open tunnel is not a stream the timeouts watch: it outlives a request t
   await front.settled()
 })
 
+test('a proxied request answered in time leaves nothing armed: its keep-alive connection idles past the timeouts and serves the next one', { timeout: 10_000 }, async (t) => {
+  const front = await edge(t, { streamIdleTimeout: TIMEOUT, requestTimeout: TIMEOUT })
+  const keepAlive = await rawClient(t, front.port, 'GET /hello HTTP/1.1\r\nHost: f\r\n\r\n')
+  const first = await keepAlive.until((d) => d.includes('plain GET /hello'))
+  // A request started after the first was answered times out: by then the connection has idled longer than the timeouts.
+  const stalled = await rawClient(t, front.port, 'GET /hello HTTP/1.1\r\nHost: f\r\ncontent-length: 10\r\n\r\n')
+  assert.equal((await answered(stalled)).status, 408)
+  keepAlive.socket.write('GET /hello HTTP/1.1\r\nHost: f\r\nconnection: close\r\n\r\n')
+  await keepAlive.done
+  const second = keepAlive.received.subarray(first.length).toString('latin1')
+  assert.match(second, /^HTTP\/1\.1 200 /)
+  keepAlive.socket.end()
+  assert.equal(stat(front.app, IDLE) + stat(front.app, REQUEST), 1)
+  await front.settled()
+})
+
 test('with both timeouts off a stalled body is left alone, and app.close() still ends in bounded time', { timeout: 10_000 }, async (t) => {
   const front = await edge(t, { streamIdleTimeout: 0 })
   const client = await rawClient(t, front.port, 'POST /hello HTTP/1.1\r\nHost: f\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"a":')
