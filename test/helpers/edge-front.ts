@@ -27,7 +27,8 @@ export const BIG = 1024 * 1024 * 1024
 const CHUNK = Buffer.alloc(64 * 1024, 'b')
 
 /**
- * The upstream: a path containing `silent` is never answered; an upgrade gets a 101 and an echo; `/big`
+ * The upstream: a path containing `silent` is never answered, one containing `refuse-big` gets a 426 with a
+ * `BIG` body; an upgrade gets a 101 and an echo; `/big`
  * gets `BIG` bytes; anything else a small 200 (`plain <method> <path>`). Every connection it accepts ends
  * its side when the proxy ends its own.
  */
@@ -37,6 +38,10 @@ async function edgeUpstream (t: TestContext, sockets: net.Socket[]): Promise<Raw
     sockets.push(socket)
     const path = conn.head.split(' ')[1] ?? '/'
     if (path.includes('silent')) return
+    if (path.includes('refuse-big')) {
+      streamBig(socket, '426 Upgrade Required')
+      return
+    }
     if (isUpgradeHead(conn.head)) {
       accept(conn)
       if (conn.rest.length > 0) socket.write(conn.rest)
@@ -44,16 +49,7 @@ async function edgeUpstream (t: TestContext, sockets: net.Socket[]): Promise<Raw
       return
     }
     if (path.startsWith('/big')) {
-      socket.write(`HTTP/1.1 200 OK\r\ncontent-length: ${BIG}\r\nconnection: close\r\n\r\n`)
-      let left = BIG
-      const pump = (): void => {
-        while (left > 0 && !socket.destroyed) {
-          left -= CHUNK.length
-          if (!socket.write(CHUNK)) { socket.once('drain', pump); return }
-        }
-        if (left <= 0) socket.end()
-      }
-      pump()
+      streamBig(socket, '200 OK')
       return
     }
     answerPlain(conn)
@@ -63,10 +59,25 @@ async function edgeUpstream (t: TestContext, sockets: net.Socket[]): Promise<Raw
   return upstream
 }
 
+/** Answers `status` with a `BIG` body, written only as fast as the proxy takes it. */
+function streamBig (socket: net.Socket, status: string): void {
+  socket.write(`HTTP/1.1 ${status}\r\ncontent-length: ${BIG}\r\nconnection: close\r\n\r\n`)
+  let left = BIG
+  const pump = (): void => {
+    while (left > 0 && !socket.destroyed) {
+      left -= CHUNK.length
+      if (!socket.write(CHUNK)) { socket.once('drain', pump); return }
+    }
+    if (left <= 0) socket.end()
+  }
+  pump()
+}
+
 /**
  * Core (`up` cluster, WebSocket enabled, `core` merged in) and websocket-tcp on 127.0.0.1. Routes:
- * `/hello`, `/big`, `/silent` (GET and POST, proxied, no route timeout), `/ws` and `/ws-silent` (new
- * style, no route timeout), `/legacy` and `/legacy-silent` (`useWebsocket`).
+ * `/hello`, `/big`, `/silent` (GET and POST, proxied, no route timeout), `/ws`, `/ws-silent` and
+ * `/ws-refuse-big` (new style, no route timeout), `/legacy`, `/legacy-silent` and `/legacy-refuse-big`
+ * (`useWebsocket`).
  */
 export async function startEdgeFront (t: TestContext, core: Partial<SwitchyardOptions> = {}): Promise<EdgeFront> {
   const upstreamSockets: net.Socket[] = []
@@ -81,8 +92,10 @@ export async function startEdgeFront (t: TestContext, core: Partial<SwitchyardOp
     }
     app.get('/ws', { upstream: { cluster: 'up', timeout: 0 } }, proxy)
     app.get('/ws-silent', { upstream: { cluster: 'up', timeout: 0 } }, proxy)
+    app.get('/ws-refuse-big', { upstream: { cluster: 'up', timeout: 0 } }, proxy)
     app.get('/legacy', { useWebsocket: true, upstream: { cluster: 'up' } }, proxy)
     app.get('/legacy-silent', { useWebsocket: true, upstream: { cluster: 'up' } }, proxy)
+    app.get('/legacy-refuse-big', { useWebsocket: true, upstream: { cluster: 'up' } }, proxy)
   })
   return { app, port, upstream, upstreamSockets }
 }

@@ -143,6 +143,31 @@ for (const [name, path] of [['new-style', '/ws-silent'], ['legacy', '/legacy-sil
   })
 }
 
+for (const [name, path] of [['new-style', '/ws-refuse-big'], ['legacy', '/legacy-refuse-big']] as const) {
+  test(`a ${name} upgrade whose client does not read the upstream's large refusal is cut off at streamIdleTimeout`, { timeout: 15_000 }, async (t) => {
+    const front = await edge(t, { streamIdleTimeout: TIMEOUT })
+    const client = await rawClient(t, front.port, wsHead(path))
+    assert.equal((await client.head()).status, 426)
+    client.socket.pause()
+    await closedSocket(front.upstreamSockets[0]!)
+    client.socket.resume()
+    await client.done
+    client.socket.end()
+    assert.ok(client.received.length < BIG, 'the refusal was cut short')
+    assert.equal(stat(front.app, IDLE), 1)
+    await front.settled()
+  })
+}
+
+test('a client gone in the middle of a large relayed refusal leaves no upstream connection behind, timeouts or not', { timeout: 10_000 }, async (t) => {
+  const front = await edge(t, { streamIdleTimeout: 0 })
+  const client = await rawClient(t, front.port, wsHead('/ws-refuse-big'))
+  assert.equal((await client.head()).status, 426)
+  client.socket.destroy()
+  await closedSocket(front.upstreamSockets[0]!)
+  await front.settled()
+})
+
 test('an open tunnel is not a stream the timeouts watch: it outlives a request that timed out after it opened', { timeout: 10_000 }, async (t) => {
   const front = await edge(t, { streamIdleTimeout: TIMEOUT, requestTimeout: TIMEOUT })
   const tunnels: RawClient[] = []

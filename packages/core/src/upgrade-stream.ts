@@ -36,6 +36,8 @@ export class UpgradeStream implements ChainOwner {
   #phase: Phase = 'handshake'
   #tunnel: Tunnel | undefined
   #upstreamSocket: Duplex | undefined
+  /** The body of a non-101 answer being relayed: let go of (and its connection closed) when the stream ends. */
+  #responseBody: Readable | undefined
   readonly #router: Router
   #held: Buffer[] = []
   #heldBytes = 0
@@ -225,6 +227,7 @@ export class UpgradeStream implements ChainOwner {
     // Not an upgrade: relayed as an ordinary response; held client bytes are dropped, none are read again.
     this.#phase = 'response'
     this.#endReason = 'upstream'
+    this.#responseBody = body
     this.#dropHeld()
     const down = this.#downstream.stream
     down.removeListener('data', this.#onEarlyData)
@@ -396,6 +399,9 @@ export class UpgradeStream implements ChainOwner {
     this.#phase = 'closed'
     this.#router.release()
     this.#dropHeld()
+    // A client gone mid-relay (or cut off) must not leave the upstream connection paused behind it.
+    if (this.#responseBody !== undefined && !this.#responseBody.readableEnded) this.#responseBody.destroy()
+    this.#responseBody = undefined
     const core = this.#core
     core.streams.delete(this)
     core.stats.dec('downstream_cx_upgrades_active')

@@ -106,6 +106,11 @@ export class LegacyConnection {
 
   /** `streamIdleTimeout` or `requestTimeout` before the pipe opens: 408, and the upstream connection is given up. */
   timeoutReply (error: Error & { statusCode: number }): void {
+    if (this.#phase !== 'connecting' && this.#phase !== 'handshake') {
+      // The upstream's refusal is being relayed byte for byte: nothing else can be answered.
+      this.destroy(error)
+      return
+    }
     this.#router.release()
     this.#fail(error, error.statusCode, {}, '')
   }
