@@ -8,8 +8,13 @@ import type { TestContext } from 'node:test'
 import { setTimeout as delay } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import { proxy, type SwitchyardOptions } from '@switchyard/core'
+import assert from 'node:assert/strict'
 import { startLegacyProxy } from './legacy-net.ts'
+import { watchHandles } from './leak-check.ts'
 import { accept, answerPlain, isUpgradeHead, rawUpstream, type RawUpstream } from './echo-upstream.ts'
+
+/** The grace period the edge tests close with. */
+export const GRACE = 100
 
 export interface EdgeFront {
   app: FastifyInstance
@@ -116,4 +121,22 @@ export async function closesWithin (app: FastifyInstance, grace: number): Promis
   const closed = await Promise.race([app.close().then(() => true), late])
   bound.abort()
   return closed
+}
+
+/**
+ * `startEdgeFront` with `shutdownGracePeriod: GRACE`, and a handle baseline taken once it listens;
+ * `settled()` closes the front (within the grace period plus one second) and waits for every socket
+ * opened since to close, the live handles back at the baseline.
+ */
+export async function startWatchedEdgeFront (t: TestContext, core: Partial<SwitchyardOptions> = {}): Promise<EdgeFront & { settled (): Promise<void> }> {
+  const front = await startEdgeFront(t, { shutdownGracePeriod: GRACE, ...core })
+  const watch = watchHandles()
+  await watch.mark()
+  return {
+    ...front,
+    async settled () {
+      assert.equal(await closesWithin(front.app, GRACE), true, 'app.close() within the grace period plus one second')
+      await watch.settled()
+    }
+  }
 }

@@ -8,7 +8,7 @@ import { rawClient, type RawClient } from '../helpers/raw-client.ts'
 import { watchHandles } from '../helpers/leak-check.ts'
 import { stat } from '../helpers/start-proxy.ts'
 import { h2Session, startNode } from '../helpers/h2-mesh.ts'
-import { BIG, closesWithin, startEdgeFront, wsHead, type EdgeFront } from '../helpers/edge-front.ts'
+import { BIG, closesWithin, GRACE, startEdgeFront, startWatchedEdgeFront, wsHead, type EdgeFront } from '../helpers/edge-front.ts'
 
 /**
  * Slow clients against core's stream timeouts (Envoy's `stream_idle_timeout` and `request_timeout`, here
@@ -21,22 +21,10 @@ import { BIG, closesWithin, startEdgeFront, wsHead, type EdgeFront } from '../he
  */
 
 const TIMEOUT = 200
-const GRACE = 100
 const IDLE = 'downstream_rq_idle_timeout'
 const REQUEST = 'downstream_rq_timeout'
 
-async function edge (t: Parameters<typeof startEdgeFront>[0], timeouts: { streamIdleTimeout?: number, requestTimeout?: number }): Promise<EdgeFront & { settled (): Promise<void> }> {
-  const front = await startEdgeFront(t, { shutdownGracePeriod: GRACE, ...timeouts })
-  const watch = watchHandles()
-  await watch.mark()
-  return {
-    ...front,
-    async settled () {
-      assert.equal(await closesWithin(front.app, GRACE), true, 'app.close() within the grace period plus one second')
-      await watch.settled()
-    }
-  }
-}
+const edge = startWatchedEdgeFront
 
 /** Writes one byte every `ms` ms until the client has an answer or is gone. */
 function trickle (client: RawClient, ms: number): void {
