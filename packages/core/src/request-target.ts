@@ -4,7 +4,7 @@ import type { IncomingHttpHeaders } from 'node:http2'
 /** Counted for every request refused for its Host, `:authority` or absolute-form authority (Envoy's `http.invalid_authority`). */
 export const INVALID_AUTHORITY_STAT = 'downstream_rq_invalid_authority'
 
-/** Longest authority accepted: a DNS name is at most 253 characters (RFC 1035 §2.3.4), and SNI 255 (RFC 6066 §3). */
+/** Longest authority accepted: a DNS name is at most 255 octets (RFC 1035 §2.3.4); a longer Host once aborted Envoy setting it as SNI (CVE-2024-32475). */
 export const MAX_AUTHORITY_LENGTH = 255
 
 /** RFC 3986 §3.2.2 reg-name (unreserved, pct-encoded, sub-delims; IPv4 is a reg-name too). */
