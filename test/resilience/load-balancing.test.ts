@@ -13,7 +13,6 @@ import assert from 'node:assert/strict'
 import { startBackends, tally } from '../helpers/lb-backends.ts'
 import { echoes, lbModes, sendMany, startLbProxy, tunnelModes, type Answer } from '../helpers/lb-proxy.ts'
 
-const requestsOf = (mode: string): number => mode === 'plain' ? 600 : 300
 const served = (answers: Answer[]): Record<string, number> => tally(answers.map((a) => a.backend ?? '(none)'))
 const okStatus = (mode: string): number => mode === 'plain' ? 200 : 101
 
@@ -21,7 +20,7 @@ for (const mode of lbModes) {
   test(`round robin spreads requests in exact proportion to weights 1:2:3 (${mode})`, { timeout: 60_000 }, async (t) => {
     const backends = await startBackends(t, 3)
     const lb = await startLbProxy(t, mode, backends, { weights: { b0: 1, b1: 2, b2: 3 } })
-    const n = requestsOf(mode)
+    const n = mode === 'plain' ? 360 : 240
     const answers = await sendMany(lb, n)
     for (const a of answers) assert.equal(a.status, okStatus(mode))
     const got = served(answers)
@@ -36,7 +35,7 @@ for (const mode of lbModes) {
   test(`random honours weights 1:3 within 5 standard deviations (${mode})`, { timeout: 60_000 }, async (t) => {
     const backends = await startBackends(t, 2)
     const lb = await startLbProxy(t, mode, backends, { cluster: { lbPolicy: 'random' }, weights: { b0: 1, b1: 3 } })
-    const n = requestsOf(mode)
+    const n = mode === 'plain' ? 400 : 240
     const answers = await sendMany(lb, n)
     for (const a of answers) assert.equal(a.status, okStatus(mode))
     const got = served(answers)
@@ -49,7 +48,7 @@ for (const mode of lbModes) {
     test(`${lbPolicy} spreads distinct x-user values near evenly and sends 100 requests of one user to one endpoint (${mode})`, { timeout: 60_000 }, async (t) => {
       const backends = await startBackends(t, 3)
       const lb = await startLbProxy(t, mode, backends, { cluster: { lbPolicy }, upstream: { hashPolicy: [{ header: 'x-user' }] } })
-      const n = requestsOf(mode) / 2
+      const n = 300
       const spread = served(await sendMany(lb, n, (i) => ({ headers: { 'x-user': `user-${i}` } })))
       for (const b of backends) {
         const share = (spread[b.name] ?? 0) / n
