@@ -83,8 +83,9 @@ export async function startBackend (t: TestContext, name: string, host = '127.0.
     b.seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, upgrade: false })
     req.resume()
     if (req.url?.startsWith('/hold') === true) {
-      res.writeHead(200, { 'x-backend': b.name })
-      res.flushHeaders()
+      // A first chunk, so that the head crosses every hop at once; the rest waits for release().
+      res.writeHead(200, { 'x-backend': b.name, 'content-type': 'text/plain' })
+      res.write(`${b.name} holding\n`)
       b.held.add(res)
       res.on('close', () => b.held.delete(res))
       return
