@@ -3,7 +3,7 @@
  * detection, circuit breakers, endpoints that change). Each backend is one HTTP/1.1 server on 127.0.0.1
  * that says who it is (`x-backend: <name>` on every answer, the 101 included), counts what reached it
  * (upgrades, plain requests, health checks, TCP connections and the most open at once), and can be told
- * how to answer: its health check (`ok`, `fail`, `garbage`, `silent`, `reset`) and its traffic (a status
+ * how to answer: its health check (`ok`, `fail`, `garbage`, `silent`, `reset`, `held`) and its traffic (a status
  * instead of 200/101). An accepted upgrade is a raw echo: every byte comes back, so a tunnel can be
  * checked end to end without a framing library; the 101 carries the right `Sec-WebSocket-Accept` so the
  * HTTP/2 hop's key check passes.
@@ -14,8 +14,8 @@ import http from 'node:http'
 import type net from 'node:net'
 import type { TestContext } from 'node:test'
 
-/** How a backend answers `GET /healthz`. */
-export type HealthMode = 'ok' | 'fail' | 'garbage' | 'silent' | 'reset'
+/** How a backend answers `GET /healthz` (`held`: not yet; `answerHeldChecks()` answers 200 later). */
+export type HealthMode = 'ok' | 'fail' | 'garbage' | 'silent' | 'reset' | 'held'
 
 export class Backend extends EventEmitter {
   readonly name: string
@@ -47,6 +47,15 @@ export class Backend extends EventEmitter {
 
   get address (): string {
     return `${this.host}:${this.port}`
+  }
+
+  /** Health checks left unanswered in `held` mode. */
+  readonly heldChecks = new Set<http.ServerResponse>()
+
+  /** Answers the held health checks with 200. */
+  answerHeldChecks (): void {
+    for (const res of this.heldChecks) res.end('ok')
+    this.heldChecks.clear()
   }
 
   /** Answers the held plain requests. */
@@ -149,6 +158,11 @@ function answerHealth (b: Backend, req: http.IncomingMessage, res: http.ServerRe
     case 'garbage':
       // Not HTTP at all: the checker's parser must fail, not hang or crash.
       req.socket.end('SSH-2.0-OpenSSH_9.2\r\n\u0000\u0001garbage\r\n\r\n', done)
+      return
+    case 'held':
+      b.heldChecks.add(res)
+      res.on('close', () => b.heldChecks.delete(res))
+      done()
       return
     case 'silent':
       // Never answers: the check times out and must close its socket itself.
