@@ -110,6 +110,7 @@ export async function startBackend (t: TestContext, name: string, host = '127.0.
     if (b.open.size > b.peakOpen) b.peakOpen = b.open.size
     socket.on('close', () => {
       b.open.delete(socket)
+      b.tunnels.delete(socket)
       b.emit('closed', socket)
     })
   })
@@ -129,7 +130,6 @@ export async function startBackend (t: TestContext, name: string, host = '127.0.
       : ''
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: ${type}\r\nconnection: upgrade\r\n${accept}x-backend: ${b.name}\r\n\r\n`)
     b.tunnels.add(socket)
-    socket.on('close', () => b.tunnels.delete(socket))
     if (head.length > 0) socket.write(head)
     socket.on('data', (d: Buffer) => socket.write(d))
     socket.on('end', () => socket.end())
