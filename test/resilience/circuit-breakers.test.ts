@@ -153,3 +153,24 @@ test('maxRetries: a retry past the retry breaker is not sent and is counted (pla
   assert.equal(backends[0]!.requests + backends[1]!.requests, 1 + 3, 'the first try and both retries (the breaker counts requests retrying, not retries)')
   assert.equal(stat(one.front, 'cluster.up.upstream_rq_retry'), 2)
 })
+
+test('over the HTTP/2 hop tunnels are streams on one connection: maxConnections does not cap them, maxRequests does (H1→H2→H1)', { timeout: 30_000 }, async (t) => {
+  const backends = await startBackends(t, 1)
+  const lb = await startLbProxy(t, 'H1→H2→H1', backends, { cluster: { circuitBreakers: { maxConnections: 2, maxPendingRequests: 0, maxRequests: 6 } } })
+  const sidecar = lb.apps[1]!
+  let sessions = 0
+  sidecar.server.on('session', () => { sessions++ })
+  const held = []
+  for (let i = 0; i < 6; i++) {
+    const a = await lb.send({ hold: true })
+    assert.equal(a.status, 101, `tunnel ${i}`)
+    held.push(a.client!)
+  }
+  assert.equal(sessions, 1, 'one HTTP/2 connection carries them all')
+  assert.equal(stat(lb.front, 'cluster.up.upstream_rq_active'), 6)
+  assert.equal(stat(lb.front, 'cluster.up.upstream_cx_overflow'), 0)
+  assertOverflow(await lb.send())
+  assert.equal(stat(lb.front, 'cluster.up.upstream_rq_pending_overflow'), 1, 'the seventh is over maxRequests')
+  for (const c of held) assert.ok(await echoes(c, 'streams'))
+  for (const c of held) c.socket.destroy()
+})

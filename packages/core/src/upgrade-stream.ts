@@ -58,7 +58,9 @@ export class UpgradeStream implements ChainOwner {
       upstream: route.upstream!,
       // Envoy's route timeout covers an upgrade until its 101 (15 s by default; 0 disables it).
       timeout: routeTimeout(route.upstream),
-      connectionPerAttempt: true,
+      // An HTTP/1.1 upgrade holds its own connection for the tunnel's life; over HTTP/2 a tunnel is a
+      // stream on a pooled connection (RFC 8441): it holds a request, not a connection.
+      connectionPerAttempt: (cluster) => cluster.protocol === 'http1',
       log: request.log,
       owner: this,
       hashOf: route.hashOf,
