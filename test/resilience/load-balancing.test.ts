@@ -12,6 +12,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { startBackends, tally } from '../helpers/lb-backends.ts'
 import { echoes, lbModes, sendMany, startLbProxy, tunnelModes, type Answer } from '../helpers/lb-proxy.ts'
+import { freePort } from '../helpers/net.ts'
 
 const served = (answers: Answer[]): Record<string, number> => tally(answers.map((a) => a.backend ?? '(none)'))
 const okStatus = (mode: string): number => mode === 'plain' ? 200 : 101
@@ -110,5 +111,23 @@ for (const lbPolicy of ['ringHash', 'maglev'] as const) {
     }
     assert.ok(itsOwn > 0)
     assert.ok(moved <= itsOwn + 0.05 * users.length, `${moved} of ${users.length} users moved; the removed endpoint held ${itsOwn}`)
+  })
+}
+
+for (const mode of ['plain', 'new style', 'H1→H2→H1'] as const) {
+  test(`a retry after a connect failure picks another endpoint, even for a user hashed to the dead one (${mode})`, { timeout: 30_000 }, async (t) => {
+    const backends = await startBackends(t, 3)
+    const lb = await startLbProxy(t, mode, backends, {
+      cluster: { lbPolicy: 'ringHash' },
+      upstream: { hashPolicy: [{ header: 'x-user' }], retries: { numRetries: 1, retryOn: ['connect-failure'] } }
+    })
+    const dead = `127.0.0.1:${await freePort()}`
+    lb.cluster.setEndpoints([...backends.map((b) => lb.endpointOf(b)), dead])
+    // One at a time: concurrent retries would meet the retry breaker (3 by default), which is another test.
+    const answers = await sendMany(lb, 60, (i) => ({ headers: { 'x-user': `user-${i}` } }), 1)
+    for (const a of answers) assert.equal(a.status, okStatus(mode), `every request served, by its first try or its retry: ${a.body}`)
+    const retried = lb.front.switchyard.stats()['cluster.up.upstream_rq_retry'] ?? 0
+    assert.ok(retried > 0, 'some users were hashed to the dead endpoint')
+    assert.equal(lb.front.switchyard.stats()['cluster.up.upstream_rq_retry_success'], retried)
   })
 }
