@@ -1,5 +1,5 @@
 /** The "what to try" lines `npm run mesh` prints: each one works as printed, in another terminal. */
-export function tryItLines (url: string, token: string): string[] {
+export function tryItLines (url: string, token: string, instance: string): string[] {
   const ws = url.replace(/^http/, 'ws')
   const { hostname, port } = new URL(url)
   const wsClient = (path: string, text: string): string =>
@@ -16,6 +16,8 @@ export function tryItLines (url: string, token: string): string[] {
     `    echo:                   ${wsClient('/echo', 'ping')}`,
     `    non-WebSocket upgrade:  ${shout}`,
     `    plain request:          curl -s -H 'authorization: Bearer ${token}' ${url}/hello`,
-    `    a refused upgrade:      curl -si -H 'connection: upgrade' -H 'upgrade: websocket' ${url}/chat   (401: no token)`
+    `    a refused upgrade:      curl -si -H 'connection: upgrade' -H 'upgrade: websocket' ${url}/chat   (401: no token)`,
+    `    crash an app instance:  curl -s -X POST -H 'authorization: Bearer ${token}' ${url}/mesh/apps/${instance}/kill`,
+    `    and bring it back:      curl -s -X POST -H 'authorization: Bearer ${token}' ${url}/mesh/apps/${instance}/restart`
   ]
 }

@@ -109,3 +109,36 @@ test('the page shows the drain: its connections keep working through the grace p
   await page.waitForSelector('[data-conn="h2"].closed')
   await page.waitForSelector('[data-conn="legacy"].closed')
 })
+
+test('the page shows each cluster\'s endpoints: a killed app instance turns red, the chat reconnects to the other, a restart brings it back', { timeout: 60_000 }, async (t) => {
+  const { mesh } = await meshFor(t, testConfig({ app: { port: 0, healthCheckInterval: 100 } }))
+  const page = await openBrowser(t)
+  await page.goto(mesh.url + '/')
+  await page.waitForSelector('[data-conn="h2"].open')
+  await page.waitForSelector('[data-conn="legacy"].open')
+  const health = (cluster: string, app: string, state: string): string => `[data-endpoint="${cluster}|${app}"] td[data-health="${state}"]`
+  for (const cluster of ['sidecar → app', 'front → app (legacy)']) {
+    for (const app of ['app-1', 'app-2']) await page.waitForSelector(health(cluster, app, 'healthy'))
+  }
+  await page.waitForSelector(health('front → sidecar', 'sidecar', 'healthy'))
+
+  // Where the page's own chats are: each copy of a message names the instance that delivered it.
+  await chat(page, 'where am I', 'h2')
+  const holding = await page.getAttribute('li:has(.text:text-is("where am I")) [data-arrived="h2"]', 'data-app')
+  const other = holding === 'app-1' ? 'app-2' : 'app-1'
+  await page.click(`[data-endpoint="sidecar → app|${holding!}"] button[data-action="kill"]`)
+  await page.waitForSelector(health('sidecar → app', holding!, 'unhealthy'))
+  await page.waitForSelector(health('front → app (legacy)', holding!, 'unhealthy'))
+  // The h2 chat lost its instance and reconnects; the cluster sends it to the live one.
+  await page.waitForSelector('[data-conn="h2"].open')
+  await page.waitForSelector('[data-conn="legacy"].open')
+  await chat(page, 'after the crash', 'h2')
+  assert.equal(await page.getAttribute('li:has(.text:text-is("after the crash")) [data-arrived="h2"]', 'data-app'), other)
+  mkdirSync(artifacts, { recursive: true })
+  await page.screenshot({ path: join(artifacts, 'mesh-page-instance-killed.png'), fullPage: true })
+
+  await page.click(`[data-endpoint="sidecar → app|${holding!}"] button[data-action="restart"]`)
+  await page.waitForSelector(health('sidecar → app', holding!, 'healthy'))
+  await page.waitForSelector(health('front → app (legacy)', holding!, 'healthy'))
+  await page.screenshot({ path: join(artifacts, 'mesh-page-instance-restarted.png'), fullPage: true })
+})
