@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { kSwitchyard, proxy, type CoreHolder } from '@switchyard/core'
+import { proxy } from '@switchyard/core'
+import { appStateOf } from '@switchyard/core/internal'
 import { blackholePort, captureLogs, legacyCloses, rawUpstream, readHead, startLegacyProxy } from '../helpers/legacy-net.ts'
 import { rawTextClient, wsUpgradeHead } from '../helpers/raw-client.ts'
 import { freePort } from '../helpers/net.ts'
@@ -48,7 +49,7 @@ test('answers 503 when the chosen cluster has no endpoint left', async (t) => {
     app.get('/chat', { useWebsocket: true, upstream: { cluster: 'c' } }, proxy)
   })
   // A cluster removed at run time (as a cluster manager update would).
-  ;(app as unknown as Record<symbol, CoreHolder>)[kSwitchyard]!.core.clusters.delete('c')
+  appStateOf(app)!.clusters.delete('c')
   const client = await rawTextClient(t, port, wsUpgradeHead('/chat'))
   await client.closed
   assert.match(client.received, /^HTTP\/1\.1 503 /)

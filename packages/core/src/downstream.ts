@@ -28,6 +28,12 @@ export interface Downstream {
   detach (): void
 }
 
+/** An upgrade handed to a route: what the upgrade listener (or h2-connect) captured. */
+export interface UpgradeContext {
+  downstream: Downstream
+  upgradeType: string
+}
+
 /** Headers never sent on a 101 (Envoy: no Content-Length/Transfer-Encoding, no chunking after). */
 const notOn101 = ['content-length', 'transfer-encoding']
 

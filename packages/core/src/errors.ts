@@ -15,11 +15,15 @@ export const SwyUpstreamTimeoutError = defineError('SWY_ERR_UPSTREAM_TIMEOUT', '
 export const SwyUpstreamProtocolError = defineError('SWY_ERR_UPSTREAM_PROTOCOL', 'Upstream of cluster "%s" answered badly: %s', 502)
 export const SwyFilterError = defineError('SWY_ERR_FILTER', 'Filter "%s" failed: %s', 500)
 export const SwyShuttingDownError = defineError('SWY_ERR_SHUTTING_DOWN', 'The server is shutting down', 503)
+export const SwyUpstreamOverflowError = defineError('SWY_ERR_UPSTREAM_OVERFLOW', 'Cluster "%s" is over its %s circuit breaker', 503)
+
+/** Companion plugins register with core through its API; a clash or a bad registration fails `app.ready()`. */
+export const SwyCompanionError = defineError('SWY_ERR_COMPANION', 'Plugin %s cannot register with @switchyard/core: %s', 500)
 
 /** Every code this package can raise; the README's Errors table is checked against it. */
 export const errorCodes = [
   'SWY_ERR_PLUGIN_OPTIONS', 'SWY_ERR_ROUTE_OPTIONS', 'SWY_ERR_DUPLICATE_UPGRADE_TYPE', 'SWY_ERR_UNKNOWN_CLUSTER',
   'SWY_ERR_WEBSOCKET_TCP_MISSING', 'SWY_ERR_UPGRADE_NOT_ALLOWED', 'SWY_ERR_UPSTREAM_CONNECT',
   'SWY_ERR_NO_HEALTHY_UPSTREAM', 'SWY_ERR_UPSTREAM_TIMEOUT', 'SWY_ERR_UPSTREAM_PROTOCOL', 'SWY_ERR_FILTER',
-  'SWY_ERR_SHUTTING_DOWN'
+  'SWY_ERR_SHUTTING_DOWN', 'SWY_ERR_UPSTREAM_OVERFLOW', 'SWY_ERR_COMPANION'
 ] as const

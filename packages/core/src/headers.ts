@@ -74,8 +74,14 @@ export function stripH2cUpgrade (req: IncomingMessage): boolean {
   return true
 }
 
-/** Hop-by-hop headers never forwarded on an upgrade's upstream request (Envoy's H1 codec). */
-const upgradeRequestDropped = new Set(['transfer-encoding', 'keep-alive', 'proxy-connection', 'te'])
+/** Hop-by-hop headers never forwarded on an upgrade's upstream request (Envoy's H1 codec): `Upgrade` and `Connection` stay. */
+const upgradeRequestDropped = ['transfer-encoding', 'keep-alive', 'proxy-connection', 'te']
+
+/**
+ * Connection-specific request headers (RFC 9110 §7.6.1, RFC 9113 §8.2.2): never forwarded on a plain
+ * request, never sent on HTTP/2. `expect` is answered by this hop (Node sends the 100 Continue).
+ */
+export const hopByHopRequest = ['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade', 'http2-settings', 'expect']
 
 /** Request headers for the upstream leg of an HTTP/1.1 upgrade: `Upgrade`/`Connection` kept, `Content-Length` as sent. */
 export function sanitizeUpgradeRequestHeaders (headers: Headers): void {

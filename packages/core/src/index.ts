@@ -6,16 +6,14 @@ import { checkPluginOptions, type SwitchyardOptions } from './plugin-options.js'
 import { Cluster } from './cluster.js'
 import { Runtime } from './runtime.js'
 import { Stats } from './stats.js'
+import { AppState } from './app-state.js'
 import { RouteRegistry } from './route-registry.js'
 import { wrapHandler } from './route-handler.js'
 import { UpgradeDispatch } from './upgrade-dispatch.js'
 import { Http1UpgradeTransport } from './transport/http1-upgrade.js'
-import { createReplyFrom } from './reply-from-engine.js'
 import { toPrometheus } from './prometheus.js'
-import { ActiveStreams } from './active-streams.js'
-import { kEngine, kSwitchyard } from './symbols.js'
-import type { CoreHolder, SwitchyardCore } from './core.js'
-import type { PlainEngine } from './plain-stream.js'
+import { ConnectionReaper } from './connection-reaper.js'
+import { kSwitchyard } from './symbols.js'
 import type { Filter } from './filter/filter.js'
 import { SwyDuplicateUpgradeTypeError, SwyPluginOptionsError, SwyShuttingDownError } from './errors.js'
 
@@ -24,89 +22,89 @@ async function switchyard (fastify: FastifyInstance, options: SwitchyardOptions)
   if (problem !== null) throw new SwyPluginOptionsError(problem.field, problem.reason)
   checkFilters(options.filters, 'filters')
 
-  const upgradeConfigs: SwitchyardCore['upgradeConfigs'] = new Map()
+  const upgradeConfigs: AppState['upgradeConfigs'] = new Map()
   for (const [i, cfg] of (options.upgradeConfigs ?? []).entries()) {
     const type = cfg.upgradeType.toLowerCase()
     if (upgradeConfigs.has(type)) throw new SwyDuplicateUpgradeTypeError(cfg.upgradeType, 'upgradeConfigs')
     checkFilters(cfg.filters, `upgradeConfigs[${i}].filters`)
     upgradeConfigs.set(type, { enabled: cfg.enabled !== false, filters: cfg.filters })
   }
+  const stats = new Stats()
   const clusters = new Map<string, Cluster>()
   for (const [name, cfg] of Object.entries(options.clusters ?? {})) {
     try {
-      clusters.set(name, new Cluster(name, cfg))
+      clusters.set(name, new Cluster(name, cfg, { stats, log: fastify.log }))
     } catch (err) {
+      if ((err as { code?: string }).code?.startsWith('SWY_ERR_') === true) throw err
       throw new SwyPluginOptionsError(`clusters.${name}.endpoints`, (err as Error).message)
     }
   }
+  // One undici agent per cluster for plain requests: the cluster's TLS options and, for `protocol: 'http2'`,
+  // HTTP/2 (h2c prior knowledge in cleartext, ALPN h2 over TLS).
+  const agents = new Map<string, Agent>()
+  for (const cluster of clusters.values()) {
+    const http2 = cluster.protocol === 'http2'
+    agents.set(cluster.name, new Agent({
+      keepAliveTimeout: 4000,
+      allowH2: http2,
+      connect: { ...cluster.tls, timeout: cluster.connectTimeout, ...(http2 ? { useH2c: true } : {}) }
+    } as Agent.Options))
+  }
 
-  const core: SwitchyardCore = {
+  const app = new AppState({
     log: fastify.log,
     clusters,
     upgradeConfigs,
     filters: options.filters ?? [],
     runtime: new Runtime(),
-    stats: new Stats(),
-    transports: new Map([['http1', new Http1UpgradeTransport()]]),
+    stats,
     highWaterMark: options.highWaterMark ?? 64 * 1024,
     maxRequestHeaders: options.maxRequestHeaders ?? 100,
-    streams: new ActiveStreams(),
-    legacyWebsocket: undefined,
-    closing: false
-  }
-  // One plain-request engine per cluster: its own undici agent carries the cluster's TLS options and,
-  // for `protocol: 'http2'`, HTTP/2 (h2c prior knowledge in cleartext, ALPN h2 over TLS).
-  const engines = new Map<string, PlainEngine & { close (): void }>()
-  for (const cluster of clusters.values()) {
-    const http2 = cluster.protocol === 'http2'
-    const agent = new Agent({
-      keepAliveTimeout: 4000,
-      allowH2: http2,
-      connect: { ...cluster.tls, ...(http2 ? { useH2c: true } : {}) }
-    } as Agent.Options)
-    const engine = createReplyFrom(agent, fastify.log)
-    engines.set(cluster.name, { from: engine.from, dispatcher: agent, close: engine.close })
-  }
-  const holder: CoreHolder = {
-    core,
-    [kEngine]: engines,
-    routeUpgrade: (req, res, upgrade) => dispatch.routeUpgrade(req, res, upgrade)
-  }
-  fastify.decorate(kSwitchyard as unknown as string, holder)
+    agents
+  })
+  app.registerTransport('http1', new Http1UpgradeTransport(), '@switchyard/core')
+  fastify.decorate(kSwitchyard as unknown as string, app)
   fastify.decorate('switchyard', {
-    stats: () => core.stats.snapshot(),
-    prometheus: () => toPrometheus(core.stats.snapshot()),
-    runtime: core.runtime
+    stats: () => stats.snapshot(),
+    prometheus: () => toPrometheus(stats.records()),
+    runtime: app.runtime
   })
 
-  const registry = new RouteRegistry(fastify, core)
+  const registry = new RouteRegistry(fastify, app)
   fastify.addHook('onRoute', (routeOptions: RouteOptions) => {
     const { owner, state } = registry.add(routeOptions)
     // An @fastify/websocket route keeps its handler: that plugin reads it as the WebSocket handler.
-    if (owner !== 'fastify-websocket') routeOptions.handler = wrapHandler(core, state, routeOptions.handler)
+    if (owner !== 'fastify-websocket') routeOptions.handler = wrapHandler(app, state, routeOptions.handler)
   })
 
-  const dispatch = new UpgradeDispatch(fastify, core, registry)
+  const reaper = new ConnectionReaper(fastify.server)
+  const dispatch = new UpgradeDispatch(fastify, app, registry, reaper)
   dispatch.attach(fastify.server)
+  app.routeUpgrade = (req, res, upgrade) => dispatch.routeUpgrade(req, res, upgrade)
 
   fastify.addHook('onReady', async () => {
     registry.finalCheck()
     if (registry.errors.length > 0) throw registry.errors[0]
     dispatch.adoptForeign(fastify.server)
+    await Promise.all([...clusters.values()].map(c => c.ready()))
   })
   fastify.addHook('preClose', async () => {
-    core.closing = true
+    app.closing = true
     const grace = options.shutdownGracePeriod ?? 0
-    if (grace > 0) await core.streams.drained(grace)
-    for (const stream of [...core.streams]) stream.destroy(new SwyShuttingDownError())
+    if (grace > 0) await app.streams.drained(grace)
+    for (const stream of [...app.streams]) stream.destroy(new SwyShuttingDownError())
+    // Whatever the server still waits on after the grace period (a plain request in flight, a client that
+    // never closes, an HTTP/2 session) is destroyed shortly after, so app.close() ends in bounded time.
+    reaper.reapSoon()
     // Sockets report 'close' on a later tick: let the streams finish so gauges are back at zero.
-    await core.streams.drained(1000)
+    await app.streams.drained(1000)
   })
   fastify.addHook('onClose', async () => {
+    reaper.stop()
     dispatch.detach(fastify.server)
-    for (const transport of core.transports.values()) transport.close?.()
-    for (const engine of engines.values()) engine.close()
-    await Promise.all([...engines.values()].map(e => (e.dispatcher as Agent).destroy()))
+    for (const transport of app.transports()) transport.close?.()
+    for (const cluster of clusters.values()) cluster.close()
+    await Promise.all([...agents.values()].map(a => a.destroy()))
   })
 }
 
@@ -123,7 +121,7 @@ function checkFilters (filters: Filter[] | undefined, field: string): void {
 export default fp(switchyard, { fastify: '5.x', name: '@switchyard/core' })
 export { switchyard }
 export { proxy } from './proxy.js'
-export { prometheusHandler, toPrometheus } from './prometheus.js'
+export { prometheusHandler } from './prometheus.js'
 export { FilterStatus } from './filter/filter.js'
 export type { Filter, FilterContext, FilterResult, CloseReason } from './filter/filter.js'
 export type { Headers } from './headers.js'
@@ -131,20 +129,3 @@ export type { SwitchyardOptions, UpgradeConfig, ClusterOptions } from './plugin-
 export type { SwitchyardRouteOptions, UpstreamOptions, RouteUpgradeConfig, RedirectOptions } from './route-options.js'
 export type { SwitchyardDecorator } from './fastify-augment.js'
 export * as errors from './errors.js'
-
-// Companion-package API (@switchyard/websocket-tcp, @switchyard/h2-connect): one implementation of
-// cluster choice, rewrites, the tunnel and the upgrade plumbing, shared rather than written again.
-export { kSwitchyard } from './symbols.js'
-export type { SwitchyardCore, CoreHolder, RouteState, UpgradeContext, LegacyWebsocketHandler } from './core.js'
-export { chooseCluster, rewritePath, rewriteHost, clustersOf } from './route-action.js'
-export { Cluster, parseEndpoint, type Endpoint } from './cluster.js'
-export { Tunnel, streamSink, type TunnelSink, type TunnelOptions } from './tunnel.js'
-export { Http1Downstream, closeSoon, type Downstream } from './downstream.js'
-export type { UpgradeTransport, UpgradeRequest, UpgradeEvents, PendingUpgrade } from './transport/transport.js'
-export { headersFromRaw, headerTokens, upgradeTypeOf, serializeHeaders, addForwardingHeaders, sanitizeUpgradeRequestHeaders, firstValue } from './headers.js'
-export { resolveUpgrade } from './route-handler.js'
-export { UpgradeStream } from './upgrade-stream.js'
-export { Stats } from './stats.js'
-export { Runtime } from './runtime.js'
-// The typed `@fastify/error` wrapper the companions' errors.ts use (moves to /internal).
-export { defineError, type SwyErrorConstructor } from './define-error.js'

@@ -1,51 +1,44 @@
-import { PassThrough } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Dispatcher } from 'undici'
+import { PassThrough, type Readable } from 'node:stream'
 import type { Filter } from './filter/filter.js'
 import { FilterChain, type ChainOwner, type ChainSink } from './filter/filter-chain.js'
-import { addForwardingHeaders, headersFromRaw, headerTokens, hopByHopResponse, type Headers } from './headers.js'
-import { chooseCluster, rewriteHost, rewritePath } from './route-action.js'
-import type { RouteState, SwitchyardCore } from './core.js'
-import type { Cluster, Endpoint } from './cluster.js'
-import type { ReplyFrom } from './reply-from-engine.js'
-import type { Dispatcher } from 'undici'
-import { SwyNoHealthyUpstreamError, SwyUpstreamProtocolError } from './errors.js'
+import { addForwardingHeaders, firstValue, headersFromRaw, headerTokens, hopByHopRequest, hopByHopResponse, type Headers } from './headers.js'
+import { rewriteHost, rewritePath } from './route-action.js'
+import type { AppState } from './app-state.js'
+import type { RouteState } from './route-state.js'
+import type { Cluster, Host } from './cluster.js'
+import { Router, type Attempt, type AttemptEvents, type RouterFailure } from './router/router.js'
+import { routeTimeout } from './router/retry-policy.js'
+import { SwyUpstreamProtocolError } from './errors.js'
 
 const EMPTY = Buffer.alloc(0)
-const hopByHopRequest = ['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade', 'http2-settings']
-const connectFailures = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'EAI_AGAIN'])
-const resets = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE'])
-
-interface UpstreamResponse { statusCode: number, headers: Record<string, string | string[] | undefined>, stream: NodeJS.ReadableStream }
-
-/** What the plain-request path needs from the plugin instance. */
-export interface PlainEngine {
-  from: ReplyFrom
-  dispatcher: Dispatcher
-}
+/** undici error codes of a connection that could not be made. */
+const connectFailures = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'EAI_AGAIN'])
 
 /**
- * A plain request on a route with `upstream`: headers and body through the filter chain, sent by
- * `@fastify/reply-from`, the response back through the chain (Envoy's router for non-upgrade streams).
+ * A plain request on a route with `upstream` (Envoy's router for non-upgrade streams): headers and body
+ * through the filter chain, sent by the cluster's undici agent, the response back through the chain.
+ * Reading pauses in either direction when the far side is full, or while a filter holds the stream.
  */
 export class PlainStream implements ChainOwner {
   readonly chain: FilterChain
-  readonly #core: SwitchyardCore
-  readonly #engines: Map<string, PlainEngine>
+  readonly #app: AppState
   readonly #route: RouteState
   readonly #request: FastifyRequest
   readonly #reply: FastifyReply
+  readonly #router: Router
   #headers: Headers | undefined
   #body: Buffer[] = []
   #sent = false
   #out: PassThrough | undefined
-  #attempt = 0
-  #cluster = ''
+  #upstreamBody: Readable | undefined
   #done = false
   #requestEnded = false
+  #holds = 0
 
-  constructor (core: SwitchyardCore, engines: Map<string, PlainEngine>, route: RouteState, request: FastifyRequest, reply: FastifyReply, filters: readonly Filter[]) {
-    this.#core = core
-    this.#engines = engines
+  constructor (app: AppState, route: RouteState, request: FastifyRequest, reply: FastifyReply, filters: readonly Filter[]) {
+    this.#app = app
     this.#route = route
     this.#request = request
     this.#reply = reply
@@ -58,7 +51,17 @@ export class PlainStream implements ChainOwner {
       owner: this,
       upstreamSink: this.#routerSink,
       downstreamSink: this.#downstreamSink,
-      highWaterMark: core.highWaterMark
+      highWaterMark: app.highWaterMark
+    })
+    this.#router = new Router({
+      app,
+      upstream: route.upstream!,
+      timeout: routeTimeout(route.upstream),
+      // Plain requests share the agent's keep-alive connections (multiplexed on HTTP/2): the connection
+      // breaker is the agent's per-origin cap, not a connection per attempt.
+      connectionPerAttempt: false,
+      log: request.log,
+      owner: this
     })
     reply.raw.once('close', () => this.#close())
   }
@@ -116,104 +119,89 @@ export class PlainStream implements ChainOwner {
   #send (): void {
     if (this.#sent || this.#done) return
     this.#sent = true
-    const upstream = this.#route.upstream!
-    const core = this.#core
-    const name = chooseCluster(upstream, core.runtime)
-    const cluster = name === undefined ? undefined : core.clusters.get(name)
-    if (cluster === undefined) {
-      this.#fail(new SwyNoHealthyUpstreamError(name ?? '(none)'))
+    // A client that reset its stream (or went away) before the request could be sent opens nothing upstream.
+    if (clientGone(this.#request.raw)) {
+      this.#close()
       return
     }
-    this.#cluster = cluster.name
-    const endpoint = cluster.pick()
-    const headers = this.#headers!
-    delete headers['content-length']
+    delete this.#headers!['content-length']
+    this.#router.start()
+    if (this.#router.cluster !== undefined) this.#mirror()
+  }
+
+  // ---- RouterOwner: one attempt on one endpoint -------------------------------------------------------
+
+  openAttempt (cluster: Cluster, host: Host, _attempt: number, events: AttemptEvents): Attempt {
+    const upstream = this.#route.upstream!
+    const endpoint = host.endpoint
+    const headers: Headers = { ...this.#headers! }
     if (upstream.hostRewrite === undefined && upstream.autoHostRewrite !== true) {
-      // reply-from sets Host to the endpoint; Envoy keeps the client's unless told to rewrite.
+      // Envoy keeps the client's Host unless the route rewrites it.
       headers.host = this.#request.headers.host ?? endpoint.authority
     } else {
       rewriteHost(headers, upstream, endpoint)
     }
-    const path = rewritePath(this.#request.raw.url ?? '/', this.#route.prefix, upstream.prefixRewrite)
-    const body = this.#body.length === 0 ? undefined : Buffer.concat(this.#body)
-    core.stats.cluster(cluster.name, 'upstream_rq_total')
-    this.#mirror(path, headers, body)
-
-    this.#try(cluster, endpoint, path, headers, body)
+    const controller = new AbortController()
+    const method = this.#request.raw.method ?? 'GET'
+    // A GET's or HEAD's body has been through the chain (a filter may refuse it) but goes no further.
+    const body = this.#body.length === 0 || method === 'GET' || method === 'HEAD' ? undefined : Buffer.concat(this.#body)
+    const agent = this.#app.agents.get(cluster.name)!
+    agent.request({
+      origin: endpoint.origin,
+      path: this.#path(),
+      method: method as Dispatcher.HttpMethod,
+      headers,
+      body,
+      signal: controller.signal,
+      // The route timeout is the router's; a body idles no longer than the stream allows.
+      headersTimeout: 0
+    }).then((res) => {
+      if (!events.answered(res.statusCode)) { discard(res.body); return }
+      this.#onResponse(res)
+    }, (err: Error & { code?: string }) => {
+      if (controller.signal.aborted) return
+      const code = err.code ?? (err.cause as { code?: string } | undefined)?.code
+      if (code !== undefined && connectFailures.has(code)) events.failed('connect-failure', err)
+      else if (err.name === 'InvalidArgumentError' || code === 'UND_ERR_INVALID_ARG') events.failed('protocol', err)
+      else events.failed('reset', err)
+    })
+    return { abort: () => controller.abort() }
   }
 
-  /**
-   * One attempt on one endpoint. A retry (on `retries.retryOn`) goes to the cluster's next endpoint, as
-   * Envoy's retries pick a new host, after Envoy's default back-off (25 ms base, doubled per attempt).
-   */
-  #try (cluster: Cluster, endpoint: Endpoint, path: string, headers: Headers, body: Buffer | undefined): void {
-    const upstream = this.#route.upstream!
-    const retries = upstream.retries
-    const retryOn: string[] = retries?.retryOn ?? ['connect-failure', 'reset', '5xx']
-    const retry = (kind: string | null): boolean => {
-      if (retries === undefined || kind === null || this.#attempt >= retries.numRetries || !retryOn.includes(kind)) return false
-      if (this.#done || this.#reply.raw.destroyed) return false
-      this.#attempt++
-      this.#core.stats.cluster(cluster.name, 'upstream_rq_retry')
-      const next = cluster.pick()
-      const h = { ...headers }
-      if (upstream.autoHostRewrite === true) rewriteHost(h, upstream, next)
-      setTimeout(() => this.#try(cluster, next, path, h, body), 25 * 2 ** (this.#attempt - 1)).unref()
-      return true
-    }
-    const opts: Record<string, unknown> = {
-      rewriteRequestHeaders: () => ({ ...headers }),
-      rewriteHeaders: () => ({}),
-      // reply-from would retry GET 503s by itself; only the route's `retries` decide here.
-      retryDelay: () => null,
-      onResponse: (_req: FastifyRequest, _reply: FastifyReply, res: UpstreamResponse) => {
-        if (res.statusCode >= 500 && retry('5xx')) { (res.stream as { destroy?: () => void }).destroy?.(); return }
-        this.#onResponse(res)
-      },
-      onError: (_reply: FastifyReply, { error }: { error: Error & { statusCode?: number, cause?: { code?: string } } }) => {
-        const code = error.cause?.code
-        const kind = code === undefined ? null : connectFailures.has(code) ? 'connect-failure' : resets.has(code) ? 'reset' : null
-        if (kind === 'connect-failure') this.#core.stats.cluster(cluster.name, 'upstream_cx_connect_fail')
-        if (retry(kind)) return
-        this.#onError(error)
-      }
-    }
-    if (upstream.timeout !== undefined && upstream.timeout > 0) opts.timeout = upstream.timeout
-    // @fastify/reply-from sends no body with GET or HEAD (it throws): such a body has been through the chain
-    // (a filter may refuse it) but goes no further. Every other method carries it.
-    const method = this.#request.raw.method ?? 'GET'
-    if (body !== undefined && method !== 'GET' && method !== 'HEAD') {
-      opts.body = body
-      opts.contentType = firstOf(this.#request.headers['content-type']) ?? 'application/octet-stream'
-    }
-    try {
-      this.#engines.get(cluster.name)!.from.call(this.#reply, `${endpoint.origin}${path}`, opts)
-    } catch (err) {
-      // Never let the engine's own refusal escape into the socket's event handler.
-      this.#fail(err as Error)
-    }
+  routerFailed (failure: RouterFailure): void {
+    this.#request.log.warn({ err: failure.error, code: failure.error.code }, 'upstream request failed')
+    const body = failure.body === '' ? undefined : Buffer.from(failure.body)
+    const headers: Record<string, string> = { ...failure.headers }
+    if (body !== undefined) headers['content-type'] = 'text/plain'
+    this.localReply(this.chain.filters.length, failure.status, body, headers)
+  }
+
+  #path (): string {
+    return rewritePath(this.#request.raw.url ?? '/', this.#route.prefix, this.#route.upstream!.prefixRewrite)
   }
 
   /** Envoy's request mirroring: a fire-and-forget copy, Host suffixed with `-shadow`. */
-  #mirror (path: string, headers: Headers, body: Buffer | undefined): void {
+  #mirror (): void {
     const mirror = this.#route.upstream?.mirror
     if (mirror === undefined || Math.random() * 100 >= (mirror.percent ?? 100)) return
-    const cluster = this.#core.clusters.get(mirror.cluster)
-    if (cluster === undefined) return
-    const endpoint = cluster.pick()
-    this.#core.stats.cluster(cluster.name, 'upstream_rq_total')
-    const host = firstOf(headers.host) ?? endpoint.authority
-    this.#engines.get(cluster.name)!.dispatcher.request({
-      origin: endpoint.origin,
-      path,
-      method: (this.#request.raw.method ?? 'GET') as Dispatcher.HttpMethod,
-      headers: { ...headers, host: `${host}-shadow` },
-      body
-    }).then((res) => res.body.dump(), () => this.#core.stats.cluster(cluster.name, 'upstream_rq_mirror_failed'))
+    const cluster = this.#app.clusters.get(mirror.cluster)
+    const host = cluster?.chooseHost()
+    if (cluster === undefined || host === undefined) return
+    const headers = this.#headers!
+    this.#app.stats.cluster(cluster.name, 'upstream_rq_total')
+    const authority = firstValue(headers.host) ?? this.#request.headers.host ?? host.endpoint.authority
+    const method = this.#request.raw.method ?? 'GET'
+    this.#app.agents.get(cluster.name)!.request({
+      origin: host.endpoint.origin,
+      path: this.#path(),
+      method: method as Dispatcher.HttpMethod,
+      headers: { ...headers, host: `${authority}-shadow` },
+      body: this.#body.length === 0 || method === 'GET' || method === 'HEAD' ? undefined : Buffer.concat(this.#body)
+    }).then((res) => res.body.dump(), () => this.#app.stats.cluster(cluster.name, 'upstream_rq_mirror_failed'))
   }
 
-  #onResponse (res: UpstreamResponse): void {
-    if (this.#attempt > 0) this.#core.stats.cluster(this.#cluster, 'upstream_rq_retry_success')
+  #onResponse (res: Dispatcher.ResponseData): void {
+    if (this.#done) { discard(res.body); return }
     const headers: Headers = {}
     for (const key in res.headers) {
       const v = res.headers[key]
@@ -221,25 +209,15 @@ export class PlainStream implements ChainOwner {
     }
     // A filter that reads response data may change its length: let Node frame the body (chunked) instead.
     if (!this.chain.responseDataPassthrough) delete headers['content-length']
-    const stream = res.stream
+    const stream = res.body
+    this.#upstreamBody = stream
     this.chain.responseHeaders(res.statusCode, headers, false)
     stream.on('data', (chunk: Buffer) => {
       if (!this.chain.responseData(chunk, false)) stream.pause()
     })
     stream.on('end', () => this.chain.responseData(EMPTY, true))
     stream.on('error', (err: Error) => this.abort(err))
-    this.#resumeUpstream = () => stream.resume()
-  }
-
-  #resumeUpstream: () => void = () => {}
-
-  #onError (error: Error & { statusCode?: number, cause?: { code?: string } }): void {
-    const code = error.cause?.code
-    let status = error.statusCode ?? 502
-    if (code !== undefined && (connectFailures.has(code) || resets.has(code))) status = 503
-    if (status === 504) this.#core.stats.cluster(this.#cluster, 'upstream_rq_timeout')
-    this.#request.log.warn({ err: error }, 'upstream request failed')
-    this.localReply(this.chain.filters.length, status, undefined, {})
+    if (this.#holds > 0) stream.pause()
   }
 
   #downstreamSink: ChainSink = {
@@ -259,14 +237,20 @@ export class PlainStream implements ChainOwner {
     }
   }
 
+  #resumeUpstream (): void {
+    if (this.#holds > 0 || this.#out?.writableNeedDrain === true) return
+    this.#upstreamBody?.resume()
+  }
+
   localReply (fromFilter: number, status: number, body: Buffer | undefined, headers: Record<string, string>): void {
     if (this.#done) return
     const reply = this.#reply
     if (reply.sent || this.#out !== undefined) {
-      this.abort(new SwyUpstreamProtocolError(this.#cluster, 'local reply after the response started'))
+      this.abort(new SwyUpstreamProtocolError(this.#router.cluster?.name ?? '(none)', 'local reply after the response started'))
       return
     }
     this.#done = true
+    this.#router.release()
     const h: Headers = {}
     for (const key in headers) h[key.toLowerCase()] = headers[key]!
     const payload = this.chain.localResponse(fromFilter, status, h, body ?? EMPTY)
@@ -278,26 +262,39 @@ export class PlainStream implements ChainOwner {
     reply.send(payload)
   }
 
-  #fail (err: Error & { statusCode?: number }): void {
-    this.#request.log.warn({ err }, 'cannot proxy request')
-    this.localReply(this.chain.filters.length, err.statusCode ?? 502, undefined, {})
-  }
-
   abort (error: Error): void {
     this.#request.log.warn({ err: error }, 'stream aborted')
+    if (this.#upstreamBody !== undefined) discard(this.#upstreamBody)
     this.#out?.destroy(error)
     this.#reply.raw.destroy()
     this.#close(error)
   }
 
-  pause (): void {}
-  resume (): void {}
+  /** Stops reading the request body and the upstream's response body until `resume()` (a filter's hold). */
+  pause (): void {
+    this.#holds++
+    this.#request.raw.pause()
+    this.#upstreamBody?.pause()
+  }
+
+  resume (): void {
+    if (this.#holds > 0) this.#holds--
+    if (this.#holds > 0) return
+    if (!this.#requestEnded) this.#request.raw.resume()
+    this.#resumeUpstream()
+  }
+
   drained (direction: 'request' | 'response'): void {
+    if (this.#holds > 0) return
     if (direction === 'request') this.#request.raw.resume()
     else this.#resumeUpstream()
   }
 
+  /** The client's exchange closed (answered, or reset): an upstream request still in flight is aborted. */
   #close (error?: Error): void {
+    this.#done = true
+    this.#router.release()
+    if (this.#upstreamBody !== undefined && !this.#upstreamBody.readableEnded) discard(this.#upstreamBody)
     this.chain.close(error)
   }
 }
@@ -312,6 +309,13 @@ function hasUnreadBody (raw: FastifyRequest['raw']): boolean {
   return raw.headers['transfer-encoding'] !== undefined || (length !== undefined && Number(length) > 0)
 }
 
+/** The client reset its HTTP/2 stream or closed its connection. */
+function clientGone (raw: FastifyRequest['raw']): boolean {
+  const r = raw as FastifyRequest['raw'] & { stream?: { destroyed: boolean }, aborted?: boolean }
+  if (r.stream !== undefined) return r.stream.destroyed
+  return r.socket?.destroyed === true
+}
+
 function bodyBytes (body: unknown): Buffer | undefined {
   if (body === undefined || body === null) return undefined
   if (Buffer.isBuffer(body)) return body.length === 0 ? undefined : body
@@ -319,6 +323,10 @@ function bodyBytes (body: unknown): Buffer | undefined {
   return Buffer.from(JSON.stringify(body))
 }
 
-function firstOf (v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v[0] : v
+/** Drops an upstream body unread: undici reports its own abort as an error, which nobody needs. */
+function discard (body: Readable): void {
+  body.on('error', noop)
+  body.destroy()
 }
+
+function noop (): void {}

@@ -1,39 +1,40 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { kSwitchyard } from './symbols.js'
-import type { SwitchyardCore } from './core.js'
-
-/** Scoped stat prefixes and the label each scope's name becomes. */
-const scopes: Record<string, string> = { cluster: 'cluster', upgrade: 'upgrade_type' }
+import { appStateOf } from './app-state.js'
+import type { StatRecord } from './stats.js'
 
 /**
- * Prometheus text exposition (format 0.0.4) of a stats snapshot. Envoy's stat names are kept;
- * `cluster.<name>.x` becomes `<prefix>_cluster_x{cluster="<name>"}` and `upgrade.<type>.x`
- * `<prefix>_upgrade_x{upgrade_type="<type>"}`, as Envoy's own exposition turns scopes into labels.
- * Stats ending in `_active` are gauges, the rest counters.
+ * Prometheus text exposition (format 0.0.4) of stat records, as Envoy's own exposition names them:
+ * cluster stats become `envoy_cluster_<stat>{envoy_cluster_name="<name>"}`; per-type upgrade stats
+ * `<prefix>_upgrade_<stat>{upgrade_type="<type>"}`; the connection manager's `<prefix>_<stat>`. Dots in
+ * a stat name become `_`; the kind comes from the record.
  */
-export function toPrometheus (snapshot: Record<string, number>, prefix = 'switchyard'): string {
-  const families = new Map<string, string[]>()
-  for (const key of Object.keys(snapshot).sort()) {
-    const parts = key.split('.')
+export function toPrometheus (records: readonly StatRecord[], prefix = 'switchyard'): string {
+  const families = new Map<string, { kind: string, lines: string[] }>()
+  const sorted = [...records].sort((a, b) => keyOf(a).localeCompare(keyOf(b)))
+  for (const r of sorted) {
     let name: string
     let labels = ''
-    const label = parts.length >= 3 ? scopes[parts[0]!] : undefined
-    if (label !== undefined) {
-      name = `${prefix}_${parts[0]}_${parts.slice(2).join('_')}`
-      labels = `{${label}="${escapeLabel(parts[1]!)}"}`
+    if (r.cluster !== undefined) {
+      name = `envoy_cluster_${r.name}`
+      labels = `{envoy_cluster_name="${escapeLabel(r.cluster)}"}`
+    } else if (r.upgradeType !== undefined) {
+      name = `${prefix}_upgrade_${r.name}`
+      labels = `{upgrade_type="${escapeLabel(r.upgradeType)}"}`
     } else {
-      name = `${prefix}_${parts.join('_')}`
+      name = `${prefix}_${r.name}`
     }
     name = name.replace(/[^a-zA-Z0-9_:]/g, '_')
-    let lines = families.get(name)
-    if (lines === undefined) families.set(name, lines = [])
-    lines.push(`${name}${labels} ${snapshot[key]}`)
+    let family = families.get(name)
+    if (family === undefined) families.set(name, family = { kind: r.kind, lines: [] })
+    family.lines.push(`${name}${labels} ${r.value}`)
   }
   let out = ''
-  for (const [name, lines] of families) {
-    out += `# TYPE ${name} ${name.endsWith('_active') ? 'gauge' : 'counter'}\n${lines.join('\n')}\n`
-  }
+  for (const [name, family] of families) out += `# TYPE ${name} ${family.kind}\n${family.lines.join('\n')}\n`
   return out
+}
+
+function keyOf (r: StatRecord): string {
+  return `${r.cluster ?? ''}\u0000${r.upgradeType ?? ''}\u0000${r.name}`
 }
 
 function escapeLabel (value: string): string {
@@ -42,7 +43,7 @@ function escapeLabel (value: string): string {
 
 /** A route handler serving the stats in Prometheus text format: `app.get('/stats/prometheus', prometheusHandler)`. */
 export function prometheusHandler (this: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const holder = (request.server as unknown as Record<symbol, { core: SwitchyardCore } | undefined>)[kSwitchyard]
-  const text = holder === undefined ? '' : toPrometheus(holder.core.stats.snapshot())
+  const app = appStateOf(request.server)
+  const text = app === undefined ? '' : toPrometheus(app.stats.records())
   return reply.type('text/plain; version=0.0.4; charset=utf-8').send(text)
 }

@@ -3,7 +3,8 @@ import type { FastifyInstance, RouteOptions } from 'fastify'
 import type { IncomingMessage } from 'node:http'
 import { checkRouteOptions, type SwitchyardRouteOptions } from './route-options.js'
 import { clustersOf, routePrefix } from './route-action.js'
-import type { RouteState, SwitchyardCore } from './core.js'
+import type { AppState } from './app-state.js'
+import type { RouteState } from './route-state.js'
 import {
   SwyDuplicateUpgradeTypeError, SwyRouteOptionsError, SwyUnknownClusterError, SwyWebsocketTcpMissingError
 } from './errors.js'
@@ -23,9 +24,9 @@ export class RouteRegistry {
   /** Problems found while routes were added; `app.ready()` fails with the first. */
   readonly errors: Error[] = []
   readonly #legacyRoutes: string[] = []
-  readonly #core: SwitchyardCore
+  readonly #core: AppState
 
-  constructor (fastify: FastifyInstance, core: SwitchyardCore) {
+  constructor (fastify: FastifyInstance, core: AppState) {
     this.#core = core
     const config = fastify.initialConfig as Record<string, unknown> & { routerOptions?: Record<string, unknown> }
     const opts = config.routerOptions ?? config
@@ -93,7 +94,7 @@ export class RouteRegistry {
 
   /** Checks that need every plugin registered (run at `onReady`). */
   finalCheck (): void {
-    if (this.#legacyRoutes.length > 0 && this.#core.legacyWebsocket === undefined) {
+    if (this.#legacyRoutes.length > 0 && this.#core.upgradeMode('useWebsocket') === undefined) {
       this.errors.push(new SwyWebsocketTcpMissingError(this.#legacyRoutes[0]!))
     }
   }

@@ -4,9 +4,12 @@ import type { Duplex } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import { stripH2cUpgrade, upgradeTypeOf } from './headers.js'
 import { closeSoon, Http1Downstream } from './downstream.js'
+import { writeRefusal } from './refusal.js'
 import { kUpgrade } from './symbols.js'
 import type { RouteRegistry } from './route-registry.js'
-import type { SwitchyardCore, UpgradeContext } from './core.js'
+import type { ConnectionReaper } from './connection-reaper.js'
+import type { AppState } from './app-state.js'
+import type { UpgradeContext } from './downstream.js'
 
 type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void
 
@@ -19,17 +22,19 @@ type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => v
  */
 export class UpgradeDispatch {
   readonly #fastify: FastifyInstance
-  readonly #core: SwitchyardCore
+  readonly #core: AppState
   readonly #registry: RouteRegistry
+  readonly #reaper: ConnectionReaper
   readonly #foreign: UpgradeListener[] = []
   #server: Server | undefined
   readonly listener: UpgradeListener
   readonly connectListener: UpgradeListener
 
-  constructor (fastify: FastifyInstance, core: SwitchyardCore, registry: RouteRegistry) {
+  constructor (fastify: FastifyInstance, core: AppState, registry: RouteRegistry, reaper: ConnectionReaper) {
     this.#fastify = fastify
     this.#core = core
     this.#registry = registry
+    this.#reaper = reaper
     this.listener = (req, socket, head) => this.#onUpgrade(req, socket, head)
     this.connectListener = (req, socket) => this.#onConnect(req, socket)
   }
@@ -62,12 +67,13 @@ export class UpgradeDispatch {
   #onUpgrade (req: IncomingMessage, socket: Duplex, head: Buffer): void {
     // Node removed its own socket error listener before emitting 'upgrade'.
     socket.on('error', destroyOnError)
+    this.#reaper.track(socket)
     if (this.#core.closing) {
-      socket.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
+      writeRefusal(socket, 503)
       return
     }
     if (req.rawHeaders.length / 2 > this.#core.maxRequestHeaders) {
-      socket.end('HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
+      writeRefusal(socket, 431)
       return
     }
     const h2c = stripH2cUpgrade(req)
@@ -103,12 +109,13 @@ export class UpgradeDispatch {
   #onConnect (req: IncomingMessage, socket: Duplex): void {
     if ((this.#server?.listenerCount('connect') ?? 0) > 1) return
     socket.on('error', destroyOnError)
+    this.#reaper.track(socket)
     if (this.#core.closing) {
-      socket.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
+      writeRefusal(socket, 503)
       return
     }
     this.#core.stats.inc('downstream_rq_ws_on_non_ws_route')
-    socket.end('HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
+    writeRefusal(socket, 403)
   }
 
   /**

@@ -1,24 +1,20 @@
-import diagnostics from 'node:diagnostics_channel'
 import type { Duplex, Readable } from 'node:stream'
 import type { FastifyRequest } from 'fastify'
 import type { CloseReason, Filter } from './filter/filter.js'
 import { FilterChain, type ChainOwner, type ChainSink } from './filter/filter-chain.js'
 import { addForwardingHeaders, firstValue, headersFromRaw, sanitizeUpgradeRequestHeaders, type Headers } from './headers.js'
-import { chooseCluster, rewriteHost, rewritePath } from './route-action.js'
+import { rewriteHost, rewritePath } from './route-action.js'
 import { Tunnel, streamSink, type TunnelSink } from './tunnel.js'
 import type { Downstream } from './downstream.js'
-import type { RouteState, SwitchyardCore } from './core.js'
-import type { Cluster } from './cluster.js'
-import type { PendingUpgrade } from './transport/transport.js'
-import {
-  SwyNoHealthyUpstreamError, SwyUpstreamConnectError, SwyUpstreamProtocolError, SwyUpstreamTimeoutError
-} from './errors.js'
-
-export const upgradeStartChannel = diagnostics.channel('switchyard:upgrade:start')
-export const tunnelCloseChannel = diagnostics.channel('switchyard:tunnel:close')
+import type { AppState } from './app-state.js'
+import type { RouteState } from './route-state.js'
+import type { Cluster, Host } from './cluster.js'
+import { Router, type Attempt, type AttemptEvents, type RouterFailure } from './router/router.js'
+import { routeTimeout } from './router/retry-policy.js'
+import { tunnelCloseChannel, upgradeStartChannel } from './diagnostics.js'
+import { SwyUpstreamProtocolError } from './errors.js'
 
 const EMPTY = Buffer.alloc(0)
-const defaultRetryOn = ['connect-failure', 'reset', '5xx']
 
 type Phase = 'handshake' | 'tunnel' | 'response' | 'closed'
 
@@ -28,12 +24,9 @@ type Phase = 'handshake' | 'tunnel' | 'response' | 'closed'
  * bytes until the upstream accepts (CVE-2026-73548: early bytes are never parsed upstream as a request),
  * then a `Tunnel` carries payload both ways, still through the chain when a filter watches data.
  */
-/** Envoy's default route timeout, applied to the handshake when a route sets none (ms). */
-const DEFAULT_HANDSHAKE_TIMEOUT = 15_000
-
 export class UpgradeStream implements ChainOwner {
   readonly chain: FilterChain
-  readonly #core: SwitchyardCore
+  readonly #core: AppState
   readonly #route: RouteState
   readonly #request: FastifyRequest
   readonly #downstream: Downstream
@@ -41,15 +34,11 @@ export class UpgradeStream implements ChainOwner {
   #phase: Phase = 'handshake'
   #tunnel: Tunnel | undefined
   #upstreamSocket: Duplex | undefined
-  #pending: PendingUpgrade | undefined
-  #releasePending: (() => void) | undefined
+  readonly #router: Router
   #held: Buffer[] = []
   #heldBytes = 0
   #heldEnd = false
   #requestHeaders: Headers | undefined
-  #cluster: Cluster | undefined
-  #attempt = 0
-  #timer: NodeJS.Timeout | undefined
   #holds = 0
   #bytesIn = 0
   #bytesOut = 0
@@ -57,12 +46,21 @@ export class UpgradeStream implements ChainOwner {
   /** Who ended a stream that closed before a tunnel: the client, the upstream's answer, or a local reply. */
   #endReason: CloseReason = 'downstream'
 
-  constructor (core: SwitchyardCore, route: RouteState, request: FastifyRequest, downstream: Downstream, upgradeType: string, filters: readonly Filter[]) {
+  constructor (core: AppState, route: RouteState, request: FastifyRequest, downstream: Downstream, upgradeType: string, filters: readonly Filter[]) {
     this.#core = core
     this.#route = route
     this.#request = request
     this.#downstream = downstream
     this.#upgradeType = upgradeType
+    this.#router = new Router({
+      app: core,
+      upstream: route.upstream!,
+      // Envoy's route timeout covers an upgrade until its 101 (15 s by default; 0 disables it).
+      timeout: routeTimeout(route.upstream),
+      connectionPerAttempt: true,
+      log: request.log,
+      owner: this
+    })
     this.chain = new FilterChain({
       filters,
       upgradeType,
@@ -82,8 +80,8 @@ export class UpgradeStream implements ChainOwner {
     core.streams.add(this)
     core.stats.inc('downstream_cx_upgrades_total')
     core.stats.inc('downstream_cx_upgrades_active')
-    core.stats.inc(`upgrade.${this.#upgradeType}.downstream_cx_upgrades_total`)
-    core.stats.inc(`upgrade.${this.#upgradeType}.downstream_cx_upgrades_active`)
+    core.stats.upgrade(this.#upgradeType, 'downstream_cx_upgrades_total')
+    core.stats.upgrade(this.#upgradeType, 'downstream_cx_upgrades_active')
     if (upgradeStartChannel.hasSubscribers) {
       upgradeStartChannel.publish({ upgradeType: this.#upgradeType, method: this.#request.method, url: this.#request.url, route: this.#route.url })
     }
@@ -136,8 +134,7 @@ export class UpgradeStream implements ChainOwner {
   #routerSink: ChainSink = {
     headers: (_status, headers) => {
       this.#requestHeaders = headers
-      this.#armTimeout()
-      this.#connect()
+      this.#router.start()
     },
     data: (chunk, end) => {
       const up = this.#upstreamSocket
@@ -155,130 +152,76 @@ export class UpgradeStream implements ChainOwner {
     }
   }
 
-  #armTimeout (): void {
-    // Envoy's route timeout defaults to 15 s and covers an upgrade until its 101; 0 disables it.
-    const timeout = this.#route.upstream?.timeout ?? DEFAULT_HANDSHAKE_TIMEOUT
-    if (timeout === 0) return
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined
-      if (this.#phase !== 'handshake') return
-      const cluster = this.#cluster?.name ?? '?'
-      this.#core.stats.cluster(cluster, 'upstream_rq_timeout')
-      this.#abortPending()
-      this.#pending = undefined
-      this.#localFailure(new SwyUpstreamTimeoutError(cluster, timeout))
-    }, timeout)
-  }
+  // ---- RouterOwner: one attempt on one endpoint -------------------------------------------------------
 
-  #disarmTimeout (): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer)
-    this.#timer = undefined
-  }
-
-  #connect (): void {
-    const upstream = this.#route.upstream!
+  openAttempt (cluster: Cluster, host: Host, _attempt: number, events: AttemptEvents): Attempt {
     const core = this.#core
-    const name = chooseCluster(upstream, core.runtime)
-    const cluster = name === undefined ? undefined : core.clusters.get(name)
-    if (cluster === undefined || cluster.endpoints.length === 0) {
-      this.#localFailure(new SwyNoHealthyUpstreamError(name ?? '(none)'))
-      return
-    }
-    this.#cluster = cluster
-    const transport = core.transports.get(cluster.protocol)
+    const transport = core.transport(cluster.protocol)
     if (transport === undefined) {
-      this.#localFailure(new SwyUpstreamProtocolError(cluster.name, `no transport for protocol ${cluster.protocol} (is @switchyard/h2-connect registered?)`))
-      return
+      events.failed('protocol', new SwyUpstreamProtocolError(cluster.name, `no transport for protocol ${cluster.protocol} (is @switchyard/h2-connect registered?)`))
+      return { abort: noop }
     }
-    const endpoint = cluster.pick()
+    const upstream = this.#route.upstream!
+    const endpoint = host.endpoint
     const headers = { ...this.#requestHeaders! }
     rewriteHost(headers, upstream, endpoint)
     const path = rewritePath(this.#request.raw.url ?? '/', this.#route.prefix, upstream.prefixRewrite)
-    core.stats.cluster(cluster.name, 'upstream_rq_total')
-    core.stats.cluster(cluster.name, 'upstream_cx_total')
-    core.stats.cluster(cluster.name, 'upstream_cx_active')
-    let counted = true
     // Every upstream connection of an upgrade is destroyed when it ends: none is ever reused.
-    const release = (connected = true): void => {
-      if (!counted) return
-      counted = false
-      core.stats.cluster(cluster.name, 'upstream_cx_active', -1)
-      if (connected) core.stats.cluster(cluster.name, 'upstream_cx_destroy')
+    let destroyCounted = false
+    const countDestroy = (): void => {
+      if (destroyCounted) return
+      destroyCounted = true
+      core.stats.cluster(cluster.name, 'upstream_cx_destroy')
     }
-    this.#releasePending = () => release()
-    this.#pending = transport.open({
+    const pending = transport.open({
       cluster, endpoint, method: this.#request.raw.method ?? 'GET', path, upgradeType: this.#upgradeType, headers
     }, {
       accepted: (resHeaders, socket, head) => {
-        this.#pending = undefined
-        this.#releasePending = undefined
-        socket.once('close', () => release())
+        if (!events.answered(101)) { socket.destroy(); return }
+        socket.once('close', countDestroy)
         this.#onAccepted(resHeaders, socket, head)
       },
       response: (status, resHeaders, body) => {
-        this.#pending = undefined
-        this.#releasePending = undefined
         // A 4xx/5xx is an ordinary response (Envoy may pool its connection: no upstream_cx_destroy); any
         // other non-101 answer to an upgrade costs the connection. Ours is closed either way, never reused.
-        body.once('close', () => release(status < 400 || status > 599))
+        if (status < 400 || status > 599) body.once('close', countDestroy)
+        if (!events.answered(status)) { body.destroy(); return }
         this.#onResponse(status, resHeaders, body)
       },
       failed: (error, phase) => {
-        this.#pending = undefined
-        this.#releasePending = undefined
-        release(phase !== 'connect')
-        this.#onFailed(error, phase, endpoint.authority)
+        if (phase === 'reset') countDestroy()
+        events.failed(phase === 'connect' ? 'connect-failure' : phase, error)
       }
     })
+    return {
+      abort: () => {
+        countDestroy()
+        pending.abort()
+      }
+    }
   }
 
-  /** Gives up on the attempt in flight; its connection is destroyed and counted. */
-  #abortPending (): void {
-    this.#pending?.abort()
-    this.#pending = undefined
-    this.#releasePending?.()
-    this.#releasePending = undefined
-  }
-
-  #retryOn (kind: string): boolean {
-    const retries = this.#route.upstream?.retries
-    if (retries === undefined || this.#attempt >= retries.numRetries || this.#phase !== 'handshake') return false
-    return (retries.retryOn ?? defaultRetryOn).includes(kind)
-  }
-
-  #retry (): void {
-    this.#attempt++
-    this.#core.stats.cluster(this.#cluster!.name, 'upstream_rq_retry')
-    this.#connect()
-  }
-
-  #onFailed (error: Error, phase: 'connect' | 'reset', authority: string): void {
+  routerFailed (failure: RouterFailure): void {
     if (this.#phase !== 'handshake') return
-    const cluster = this.#cluster!.name
-    if (phase === 'connect') this.#core.stats.cluster(cluster, 'upstream_cx_connect_fail')
-    if (this.#retryOn(phase === 'connect' ? 'connect-failure' : 'reset')) { this.#retry(); return }
-    const err = new SwyUpstreamConnectError(cluster, authority, error.message)
-    err.cause = error
-    this.#request.log.warn({ err, code: err.code }, 'upstream connection failed')
-    this.#localFailure(err)
+    const { error } = failure
+    if (failure.kind === 'connect-failure' || failure.kind === 'reset') {
+      this.#request.log.warn({ err: error, code: error.code }, 'upstream connection failed')
+    }
+    this.#closeError ??= error
+    const body = failure.body === '' ? undefined : Buffer.from(failure.body)
+    const headers: Record<string, string> = { ...failure.headers }
+    if (body !== undefined) headers['content-type'] = 'text/plain'
+    this.localReply(this.chain.filters.length, failure.status, body, headers)
   }
 
   #onResponse (status: number, headers: Headers, body: Readable): void {
     if (this.#phase !== 'handshake') { body.destroy(); return }
-    const cluster = this.#cluster!.name
     if (status === 101) {
       // A 101 the parser did not take as an upgrade (no Upgrade header): nothing to tunnel.
       body.destroy()
-      this.#localFailure(new SwyUpstreamProtocolError(cluster, '101 without an Upgrade header'))
+      this.#localFailure(new SwyUpstreamProtocolError(this.#router.cluster!.name, '101 without an Upgrade header'))
       return
     }
-    if (status >= 500 && this.#retryOn('5xx')) {
-      body.destroy()
-      this.#retry()
-      return
-    }
-    this.#disarmTimeout()
-    if (this.#attempt > 0) this.#core.stats.cluster(cluster, 'upstream_rq_retry_success')
     // Not an upgrade: relayed as an ordinary response; held client bytes are dropped, none are read again.
     this.#phase = 'response'
     this.#endReason = 'upstream'
@@ -298,17 +241,14 @@ export class UpgradeStream implements ChainOwner {
   #onAccepted (headers: Headers, socket: Duplex, head: Buffer): void {
     socket.on('error', noop)
     if (this.#phase !== 'handshake') { socket.destroy(); return }
-    this.#disarmTimeout()
     const core = this.#core
-    const cluster = this.#cluster!.name
     // RFC 9110 §7.8: the 101 names the protocol switched to; another one than requested is not tunnelled.
     const switchedTo = firstValue(headers.upgrade)?.trim().toLowerCase()
     if (switchedTo !== this.#upgradeType) {
       socket.destroy()
-      this.#localFailure(new SwyUpstreamProtocolError(cluster, `101 switched to "${switchedTo ?? ''}", not "${this.#upgradeType}"`))
+      this.#localFailure(new SwyUpstreamProtocolError(this.#router.cluster!.name, `101 switched to "${switchedTo ?? ''}", not "${this.#upgradeType}"`))
       return
     }
-    if (this.#attempt > 0) core.stats.cluster(cluster, 'upstream_rq_retry_success')
     this.#phase = 'tunnel'
     this.#upstreamSocket = socket
     // The upgrade is accepted: the held bytes go first, in order.
@@ -382,8 +322,7 @@ export class UpgradeStream implements ChainOwner {
   /** An answer of our own; before any response has started, else the stream just closes. */
   localReply (fromFilter: number, status: number, body: Buffer | undefined, headers: Record<string, string>): void {
     if (this.#phase === 'closed') return
-    this.#abortPending()
-    this.#disarmTimeout()
+    this.#router.release()
     if (this.#downstream.responseStarted) {
       this.destroy()
       return
@@ -432,7 +371,7 @@ export class UpgradeStream implements ChainOwner {
   destroy (error?: Error): void {
     if (this.#phase === 'closed') return
     this.#closeError ??= error
-    this.#abortPending()
+    this.#router.release()
     if (this.#tunnel !== undefined) {
       this.#tunnel.destroy(error)
       return
@@ -445,13 +384,12 @@ export class UpgradeStream implements ChainOwner {
   #finish (error: Error | undefined, reason: CloseReason): void {
     if (this.#phase === 'closed') return
     this.#phase = 'closed'
-    this.#disarmTimeout()
-    this.#abortPending()
+    this.#router.release()
     this.#dropHeld()
     const core = this.#core
     core.streams.delete(this)
     core.stats.dec('downstream_cx_upgrades_active')
-    core.stats.dec(`upgrade.${this.#upgradeType}.downstream_cx_upgrades_active`)
+    core.stats.upgrade(this.#upgradeType, 'downstream_cx_upgrades_active', -1)
     this.chain.close(error, reason)
     if (this.#downstream.stream.destroyed === false && this.#tunnel === undefined && !this.#downstream.responseStarted) {
       this.#downstream.destroy()

@@ -1,4 +1,4 @@
-import { defineError } from '@switchyard/core'
+import { defineError } from '@switchyard/core/internal'
 
 /** Configuration error: raised by a `createXFilter(options)` factory, before any stream exists. */
 export const SwyFilterOptionsError = defineError('SWY_ERR_FILTER_OPTIONS', 'Invalid option %s of %s: %s', 500)

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2'
-import { headerTokens, type Headers } from '@switchyard/core'
+import { headerTokens, type Headers } from '@switchyard/core/internal'
 
 /** The private header that carries the original method across an HTTP/2 hop (`preserveMethod`). */
 export const METHOD_CARRIER = 'x-switchyard-original-method'

@@ -1,4 +1,4 @@
-import { defineError } from '@switchyard/core'
+import { defineError } from '@switchyard/core/internal'
 
 /** Configuration errors: raised while the plugin is registered; they fail `app.ready()`. */
 export const SwyH2OptionsError = defineError('SWY_ERR_H2_OPTIONS', 'Invalid @switchyard/h2-connect option %s: %s', 500)

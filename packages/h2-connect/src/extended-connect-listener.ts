@@ -1,15 +1,13 @@
-import diagnostics from 'node:diagnostics_channel'
 import { Http2ServerRequest, type Http2ServerResponse } from 'node:http2'
 import type { Duplex } from 'node:stream'
-import type { CoreHolder } from '@switchyard/core'
+import { h2ConnectChannel, writeRefusal, type AppState } from '@switchyard/core/internal'
 import { fromExtendedConnect, METHOD_CARRIER } from './connect-headers.js'
 import { Http2Downstream, stopClient } from './http2-downstream.js'
-import { reportResetAsError } from './stream-reset.js'
 import type { GeneratedKeys } from './websocket-key.js'
 import { SwyH2PlainConnectError } from './errors.js'
 
 /** Published for every CONNECT stream received: `{ protocol, authority, path, method }` (`protocol` null for a plain CONNECT). */
-export const extendedConnectChannel = diagnostics.channel('switchyard:h2:connect')
+export const extendedConnectChannel = h2ConnectChannel
 
 /** An RFC 9110 method token, as the carrier header may hold it. */
 const METHOD_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
@@ -24,14 +22,11 @@ export interface ExtendedConnectOptions {
  * `'request'`, and answers 405 when nobody listens). An extended CONNECT becomes an HTTP/1.1-shaped
  * upgrade routed through Fastify like one from the `'upgrade'` event, so one route serves both.
  */
-export function createConnectListener (holder: CoreHolder, options: ExtendedConnectOptions) {
-  const core = holder.core
+export function createConnectListener (core: AppState, options: ExtendedConnectOptions) {
   return function onConnect (req: Http2ServerRequest | { socket: unknown }, resOrSocket: Http2ServerResponse | Duplex): void {
     if (!(req instanceof Http2ServerRequest)) {
       // An HTTP/1.1 CONNECT on an `allowHTTP1` server: never tunnelled here (Node would drop it).
-      const socket = resOrSocket as Duplex
-      socket.on('error', noop)
-      socket.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n')
+      writeRefusal(resOrSocket as Duplex, 403)
       return
     }
     const res = resOrSocket as Http2ServerResponse
@@ -98,11 +93,11 @@ export function createConnectListener (holder: CoreHolder, options: ExtendedConn
       stream.once('close', () => options.keys.release(key))
     }
 
-    reportResetAsError(stream)
+    stream.on('error', noop)
     const downstream = new Http2Downstream(stream)
     // An answer that is not a tunnel (a hook's 401, a 403, a 404) ends the exchange: the client stops sending.
     stream.once('finish', () => { if (!downstream.accepted) stopClient(stream) })
-    holder.routeUpgrade(req, res, { downstream, upgradeType: down.upgradeType })
+    core.routeUpgrade(req, res, { downstream, upgradeType: down.upgradeType })
   }
 }
 

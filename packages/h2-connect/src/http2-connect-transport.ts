@@ -1,10 +1,8 @@
 import { constants, type ClientHttp2Stream } from 'node:http2'
-import { Readable } from 'node:stream'
 import type { FastifyBaseLogger } from 'fastify'
-import type { PendingUpgrade, UpgradeEvents, UpgradeRequest, UpgradeTransport } from '@switchyard/core'
+import type { PendingUpgrade, UpgradeEvents, UpgradeRequest, UpgradeTransport } from '@switchyard/core/internal'
 import { acceptedAsUpgrade, METHOD_CARRIER, plainHeaders, toExtendedConnect } from './connect-headers.js'
 import { SessionPool, type PooledSession } from './session-pool.js'
-import { reportResetAsError } from './stream-reset.js'
 import { acceptFor, type GeneratedKeys } from './websocket-key.js'
 import { SwyH2ConnectProtocolDisabledError, SwyH2SessionError } from './errors.js'
 
@@ -77,7 +75,7 @@ export class Http2ConnectTransport implements UpgradeTransport {
           this.pool.release(lease)
           const err = new SwyH2ConnectProtocolDisabledError(cluster.name, endpoint.authority)
           this.#log.warn({ err, code: err.code }, 'upstream does not accept extended CONNECT')
-          if (finish()) events.response(502, { 'content-length': '0' }, Readable.from([]))
+          if (finish()) events.failed(err, 'protocol')
           return
         }
         if (lease.open >= lease.limit) {
@@ -103,7 +101,7 @@ export class Http2ConnectTransport implements UpgradeTransport {
       }
       stream = s
       lease.open++
-      reportResetAsError(s)
+      s.on('error', noop)
       s.once('close', () => {
         lease.open--
         this.pool.release(lease)
@@ -147,3 +145,5 @@ export class Http2ConnectTransport implements UpgradeTransport {
     this.pool.close()
   }
 }
+
+function noop (): void {}

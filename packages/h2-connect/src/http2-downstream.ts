@@ -1,6 +1,6 @@
 import { constants, type ServerHttp2Stream } from 'node:http2'
 import type { Duplex } from 'node:stream'
-import type { Downstream, Headers } from '@switchyard/core'
+import type { Downstream, Headers } from '@switchyard/core/internal'
 import { toHttp2Response } from './connect-headers.js'
 
 const EMPTY = Buffer.alloc(0)

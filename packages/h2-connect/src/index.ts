@@ -1,13 +1,15 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Http2SecureServer, Http2Server } from 'node:http2'
-import { kSwitchyard, type CoreHolder } from '@switchyard/core'
+import { appStateOf } from '@switchyard/core/internal'
 import { Http2ConnectTransport } from './http2-connect-transport.js'
 import { KeyCheckingTransport } from './key-checking-transport.js'
 import { createConnectListener } from './extended-connect-listener.js'
 import { METHOD_CARRIER } from './connect-headers.js'
 import { GeneratedKeys } from './websocket-key.js'
 import { SwyH2OptionsError } from './errors.js'
+
+const PLUGIN = '@switchyard/h2-connect'
 
 /** Options of `@switchyard/h2-connect`. */
 export interface H2ConnectOptions {
@@ -28,15 +30,13 @@ async function h2Connect (fastify: FastifyInstance, options: H2ConnectOptions): 
     throw new SwyH2OptionsError('preserveMethod', 'must be a boolean')
   }
   const preserveMethod = opts.preserveMethod === true
-  const holder = (fastify as unknown as Record<symbol, CoreHolder | undefined>)[kSwitchyard]
-  if (holder === undefined) throw new SwyH2OptionsError('(plugin)', '@switchyard/core must be registered first')
-  const core = holder.core
+  const core = appStateOf(fastify)
+  if (core === undefined) throw new SwyH2OptionsError('(plugin)', '@switchyard/core must be registered first')
   const keys = new GeneratedKeys()
 
   // Upstream side: `protocol: 'http2'` clusters carry upgrades as extended CONNECT.
-  core.transports.set('http2', new Http2ConnectTransport({ log: core.log, preserveMethod, keys }))
-  const http1 = core.transports.get('http1')
-  if (http1 !== undefined) core.transports.set('http1', new KeyCheckingTransport(http1, keys, core.log))
+  core.registerTransport('http2', new Http2ConnectTransport({ log: core.log, preserveMethod, keys }), PLUGIN)
+  core.decorateTransport('http1', (http1) => new KeyCheckingTransport(http1, keys, core.log), PLUGIN)
 
   // The carrier is ours: whatever a client sends under that name is dropped before anything reads it.
   fastify.addHook('onRequest', async (request: FastifyRequest) => {
@@ -46,7 +46,7 @@ async function h2Connect (fastify: FastifyInstance, options: H2ConnectOptions): 
   // Downstream side: an HTTP/2 server accepts extended CONNECT while the plugin is registered.
   const server = fastify.server as unknown as Http2Server | Http2SecureServer
   if (typeof server.updateSettings === 'function') {
-    const onConnect = createConnectListener(holder, { preserveMethod, keys })
+    const onConnect = createConnectListener(core, { preserveMethod, keys })
     server.on('connect', onConnect)
     // RFC 8441 §3: SETTINGS_ENABLE_CONNECT_PROTOCOL = 1, sent by each side that accepts extended CONNECT.
     server.updateSettings({ enableConnectProtocol: true })
@@ -66,7 +66,7 @@ function stripHeader (request: FastifyRequest, name: string): void {
   }
 }
 
-export default fp(h2Connect, { fastify: '5.x', name: '@switchyard/h2-connect', dependencies: ['@switchyard/core'] })
+export default fp(h2Connect, { fastify: '5.x', name: PLUGIN, dependencies: ['@switchyard/core'] })
 export { h2Connect }
 export { Http2ConnectTransport } from './http2-connect-transport.js'
 export { Http2Downstream } from './http2-downstream.js'

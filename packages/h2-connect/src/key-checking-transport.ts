@@ -1,6 +1,5 @@
-import { Readable } from 'node:stream'
 import type { FastifyBaseLogger } from 'fastify'
-import type { PendingUpgrade, UpgradeEvents, UpgradeRequest, UpgradeTransport } from '@switchyard/core'
+import type { PendingUpgrade, UpgradeEvents, UpgradeRequest, UpgradeTransport } from '@switchyard/core/internal'
 import { acceptFor, type GeneratedKeys } from './websocket-key.js'
 import { SwyH2WebsocketAcceptError } from './errors.js'
 
@@ -37,7 +36,7 @@ export class KeyCheckingTransport implements UpgradeTransport {
         socket.destroy()
         const err = new SwyH2WebsocketAcceptError(request.cluster.name, accept === undefined ? 'no' : 'a wrong')
         this.#log.warn({ err, code: err.code, endpoint: request.endpoint.authority }, 'websocket handshake invalid accept')
-        events.response(502, { 'content-length': '0' }, Readable.from([]))
+        events.failed(err, 'protocol')
       }
     })
   }

@@ -1,5 +1,5 @@
 import http2, { type ClientHttp2Session } from 'node:http2'
-import type { Cluster, Endpoint } from '@switchyard/core'
+import type { Cluster, Endpoint } from '@switchyard/core/internal'
 
 type Ready = (error?: Error) => void
 

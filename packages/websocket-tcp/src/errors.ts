@@ -1,4 +1,4 @@
-import { defineError } from '@switchyard/core'
+import { defineError } from '@switchyard/core/internal'
 
 /**
  * Configuration errors: a route with `useWebsocket: true` asks for something Envoy's legacy WebSocket

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http'
-import { addForwardingHeaders, rewriteHost, rewritePath, type Endpoint, type Headers, type RouteState, type UpstreamOptions } from '@switchyard/core'
+import type { UpstreamOptions } from '@switchyard/core'
+import { addForwardingHeaders, rewriteHost, rewritePath, type Endpoint, type Headers, type RouteState } from '@switchyard/core/internal'
 
 /**
  * Hop-by-hop headers never forwarded on an upgrade's upstream request (Envoy's HTTP/1 codec), and the

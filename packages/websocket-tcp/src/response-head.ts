@@ -84,10 +84,11 @@ const CR = 0x0d
 /**
  * Finds where a chunked body ends (RFC 9112 §7.1: chunks, a last chunk `0`, trailer lines, CRLF) without
  * changing a byte, so the body is relayed as sent. `push` returns the index in `chunk` just after the
- * end of the body, or -1 when more is needed; throws on a malformed chunk size.
+ * end of the body, or -1 when more is needed; throws on a malformed chunk size or a line not ended by
+ * CRLF (a bare LF is refused: two parsers that disagree on line ends are a request smuggling vector).
  */
 export class ChunkedScanner {
-  #state: 'size' | 'data' | 'dataEnd' | 'trailer' | 'done' = 'size'
+  #state: 'size' | 'sizeLF' | 'data' | 'dataCR' | 'dataLF' | 'trailer' | 'trailerLF' | 'done' = 'size'
   #line = ''
   #remaining = 0
   #trailerLine = 0
@@ -98,12 +99,18 @@ export class ChunkedScanner {
       switch (this.#state) {
         case 'size': {
           const byte = chunk[i++]!
-          if (byte !== LF) {
+          if (byte === LF) throw new Error('a chunk size line ended by a bare LF')
+          if (byte !== CR) {
             if (this.#line.length > 1024) throw new Error('a chunk size line over 1024 bytes')
             this.#line += String.fromCharCode(byte)
             break
           }
-          const hex = this.#line.replace(/\r$/, '').split(';')[0]!.trim()
+          this.#state = 'sizeLF'
+          break
+        }
+        case 'sizeLF': {
+          if (chunk[i++] !== LF) throw new Error('a chunk size line with a CR not followed by LF')
+          const hex = this.#line.split(';')[0]!.trim()
           this.#line = ''
           if (!/^[0-9a-fA-F]{1,15}$/.test(hex)) throw new Error(`a malformed chunk size: ${JSON.stringify(hex.slice(0, 32))}`)
           this.#remaining = parseInt(hex, 16)
@@ -119,23 +126,32 @@ export class ChunkedScanner {
           const take = Math.min(this.#remaining, chunk.length - i)
           i += take
           this.#remaining -= take
-          if (this.#remaining === 0) this.#state = 'dataEnd'
+          if (this.#remaining === 0) this.#state = 'dataCR'
           break
         }
-        case 'dataEnd':
-          if (chunk[i++] === LF) this.#state = 'size'
+        case 'dataCR':
+          if (chunk[i++] !== CR) throw new Error('chunk data not followed by CRLF')
+          this.#state = 'dataLF'
+          break
+        case 'dataLF':
+          if (chunk[i++] !== LF) throw new Error('chunk data not followed by CRLF')
+          this.#state = 'size'
           break
         case 'trailer': {
           const byte = chunk[i++]!
-          if (byte === LF) {
-            if (this.#trailerLine === 0) {
-              this.#state = 'done'
-              return i
-            }
-            this.#trailerLine = 0
-          } else if (byte !== CR) {
-            this.#trailerLine++
+          if (byte === LF) throw new Error('a trailer line ended by a bare LF')
+          if (byte === CR) this.#state = 'trailerLF'
+          else this.#trailerLine++
+          break
+        }
+        case 'trailerLF': {
+          if (chunk[i++] !== LF) throw new Error('a trailer line with a CR not followed by LF')
+          if (this.#trailerLine === 0) {
+            this.#state = 'done'
+            return i
           }
+          this.#trailerLine = 0
+          this.#state = 'trailer'
           break
         }
         case 'done':

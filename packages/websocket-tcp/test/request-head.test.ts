@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { IncomingMessage } from 'node:http'
-import { parseEndpoint, type RouteState } from '@switchyard/core'
+import { parseEndpoint, type RouteState } from '@switchyard/core/internal'
 import { buildRequestHead, requestBodyLength } from '../src/request-head.ts'
 
 function request (url: string, rawHeaders: string[], method = 'GET'): IncomingMessage {

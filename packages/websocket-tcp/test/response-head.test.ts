@@ -48,3 +48,12 @@ test('finds the end of a chunked body split anywhere, trailers included', () => 
   }
   assert.throws(() => new ChunkedScanner().push(Buffer.from('zz\r\n')), /malformed chunk size/)
 })
+
+test('refuses chunked framing whose lines end with a bare LF (RFC 9112 §7.1 requires CRLF)', () => {
+  assert.throws(() => new ChunkedScanner().push(Buffer.from('5\nhello\r\n0\r\n\r\n')), /bare LF/)
+  assert.throws(() => new ChunkedScanner().push(Buffer.from('5\r\nhello\n0\r\n\r\n')), /not followed by CRLF/)
+  assert.throws(() => new ChunkedScanner().push(Buffer.from('5\r\nhelloXY0\r\n\r\n')), /not followed by CRLF/)
+  assert.throws(() => new ChunkedScanner().push(Buffer.from('0\r\nTrailer: x\n\r\n')), /bare LF/)
+  assert.throws(() => new ChunkedScanner().push(Buffer.from('0\r\n\n')), /bare LF/)
+  assert.equal(new ChunkedScanner().push(Buffer.from('0\r\n\r\n')), 5)
+})

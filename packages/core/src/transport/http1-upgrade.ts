@@ -1,8 +1,7 @@
 import http from 'node:http'
-import net from 'node:net'
-import tls from 'node:tls'
 import type { Duplex } from 'node:stream'
 import { headersFromRaw } from '../headers.js'
+import { connectEndpoint } from './connect.js'
 import type { PendingUpgrade, UpgradeEvents, UpgradeRequest, UpgradeTransport } from './transport.js'
 
 /**
@@ -14,31 +13,8 @@ export class Http1UpgradeTransport implements UpgradeTransport {
   open (request: UpgradeRequest, events: UpgradeEvents): PendingUpgrade {
     const { endpoint, cluster } = request
     let done = false
-    let socket: Duplex
-    if (endpoint.secure) {
-      socket = tls.connect({
-        host: endpoint.host,
-        port: endpoint.port,
-        servername: net.isIP(endpoint.host) === 0 ? endpoint.host : undefined,
-        ALPNProtocols: ['http/1.1'],
-        ...cluster.tls,
-        // Half-close must carry through the tunnel (not in tls' typings, honoured by net.Socket).
-        ...{ allowHalfOpen: true }
-      } as tls.ConnectionOptions)
-    } else {
-      socket = net.connect({ host: endpoint.host, port: endpoint.port, allowHalfOpen: true, noDelay: true })
-    }
-    const sock = socket as net.Socket
-    let connected = false
-    const onConnectTimeout = (): void => {
-      if (!connected) fail(Object.assign(new Error(`connect timeout after ${cluster.connectTimeout}ms`), { code: 'ETIMEDOUT' }), 'connect')
-    }
-    sock.setTimeout(cluster.connectTimeout, onConnectTimeout)
-    sock.once(endpoint.secure ? 'secureConnect' : 'connect', () => {
-      connected = true
-      // With the listener too: a 'timeout' listener left behind would keep this request alive with the tunnel.
-      sock.setTimeout(0, onConnectTimeout)
-    })
+    const connection = connectEndpoint(cluster, endpoint, noop)
+    const sock = connection.socket
 
     const req = http.request({
       method: request.method,
@@ -59,7 +35,7 @@ export class Http1UpgradeTransport implements UpgradeTransport {
       events.failed(err, phase)
     }
 
-    req.on('error', (err) => fail(err, connected ? 'reset' : 'connect'))
+    req.on('error', (err) => fail(err, connection.connected ? 'reset' : 'connect'))
     req.on('upgrade', (res, upgraded: Duplex, head: Buffer) => {
       if (done) { upgraded.destroy(); return }
       done = true
@@ -84,3 +60,5 @@ export class Http1UpgradeTransport implements UpgradeTransport {
     }
   }
 }
+
+function noop (): void {}

@@ -20,8 +20,12 @@ export interface UpgradeEvents {
   accepted (headers: Headers, socket: Duplex, head: Buffer): void
   /** Any other answer: relayed as an ordinary response; `body` ends when the answer ends. */
   response (statusCode: number, headers: Headers, body: Readable): void
-  /** No answer: `connect` when no connection could be made, `reset` when it broke before an answer. */
-  failed (error: Error, phase: 'connect' | 'reset'): void
+  /**
+   * No usable answer: `connect` when no connection could be made, `reset` when it broke before an answer
+   * (both may be retried), `protocol` when the upstream cannot take this upgrade or answered something
+   * unusable (never retried; answered locally with the error's `statusCode`, 502 by default).
+   */
+  failed (error: Error & { statusCode?: number }, phase: 'connect' | 'reset' | 'protocol'): void
 }
 
 export interface PendingUpgrade {

@@ -1,0 +1,14 @@
+import type { RedirectOptions, RouteUpgradeConfig, UpstreamOptions } from './route-options.js'
+
+/** A route as Switchyard sees it, captured in `onRoute` (Fastify does not keep custom route options for request time). */
+export interface RouteState {
+  url: string
+  method: string | string[]
+  upstream: UpstreamOptions | undefined
+  upgradeConfigs: Map<string, boolean>
+  useWebsocket: boolean
+  redirect: RedirectOptions | undefined
+  /** Static prefix of the route path, replaced by `prefixRewrite`. */
+  prefix: string
+  rawUpgradeConfigs: RouteUpgradeConfig[] | undefined
+}
