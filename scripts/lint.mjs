@@ -10,7 +10,7 @@
 // - everywhere: no TypeScript `enum` or `namespace` (use `as const` objects and modules)
 // - a package with `src/errors.ts`: every SWY_ERR_* code defined there is in the README's Errors
 //   table, and every code in that table is defined there
-// - every folder holding *.test.* files is run by a package.json script (`<folder>/*.test.ts`), since
+// - every folder holding *.test.* files (node:test) is run by a package.json script (`<folder>/*.test.ts`), since
 //   Node 20's `--test` expands no glob and a folder left out of the list would silently never run
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, relative, resolve, sep } from 'node:path'
@@ -156,7 +156,8 @@ function lintTestFolders (files) {
   const pkgJson = join(pkgDir, 'package.json')
   if (!existsSync(pkgJson)) return
   const scripts = Object.values(JSON.parse(readFileSync(pkgJson, 'utf8')).scripts ?? {}).join(' ')
-  const folders = new Set(files.filter((f) => TEST_FILE.test(f)).map((f) => relative(pkgDir, dirname(f)).split(sep).join('/')))
+  // node:test files only: tstyche finds its *.tst.ts files itself (tstyche.config.json).
+  const folders = new Set(files.filter((f) => /\.test\.[cm]?[jt]sx?$/.test(f)).map((f) => relative(pkgDir, dirname(f)).split(sep).join('/')))
   for (const folder of folders) {
     const glob = folder === '' ? '*.test.' : `${folder}/*.test.`
     if (!scripts.includes(glob)) report(pkgJson, 1, `no script runs the tests in ${folder || '.'}/ (add ${glob}ts to the test script)`)
