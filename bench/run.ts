@@ -1,46 +1,42 @@
-// One command: `pnpm --filter @switchyard/bench run bench` (flags: --quick, --modes a,b, --upgrade websocket|bench).
-// Starts the echo upstream and the load client (each its own process), then for every mode its proxy
+// One command: `pnpm --filter @switchyard/bench run bench` (flags: --quick, --pin, --modes a,b, --phases a,b, --upgrade …).
+// Starts the echo upstream and the load client (each its own process), then every mode's proxy
 // process(es), runs the phases, prints the markdown report and writes it to results/latest.md.
-import { mkdir, readdir, writeFile } from 'node:fs/promises'
-import { fileURLToPath, pathToFileURL } from 'node:url'
-import type { ProxyMode } from './modes/mode.ts'
-import { parseOptions, type BenchOptions } from './lib/options.ts'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import { discoverModes, selectModes } from './lib/discover.ts'
+import { parseOptions } from './lib/options.ts'
+import { enablePinning } from './lib/pin.ts'
 import { killAllChildren, NodeChild } from './lib/processes.ts'
 import { log, runModes, type ModeResult } from './lib/phases.ts'
 import { renderReport } from './lib/report.ts'
 
-const MODES_DIR = fileURLToPath(new URL('./modes/', import.meta.url))
-const RESULTS = fileURLToPath(new URL('./results/', import.meta.url))
+/** Where the report goes (`BENCH_RESULTS` moves it, e.g. for the smoke test). */
+const RESULTS = (process.env.BENCH_RESULTS ?? fileURLToPath(new URL('./results/', import.meta.url))).replace(/\/?$/, '/')
 
-/** Every `modes/*.ts` that exports `mode`, in run order. */
-async function discoverModes (): Promise<ProxyMode[]> {
-  const modes: ProxyMode[] = []
-  for (const file of (await readdir(MODES_DIR)).filter((f) => f.endsWith('.ts')).sort()) {
-    const mod = await import(pathToFileURL(MODES_DIR + file).href) as { mode?: ProxyMode }
-    if (mod.mode !== undefined) modes.push(mod.mode)
-  }
-  return modes.sort((a, b) => a.order - b.order || a.name.localeCompare(b.name))
-}
-
-function select (all: ProxyMode[], options: BenchOptions): ProxyMode[] {
-  if (options.modes === null) return all
-  const unknown = options.modes.filter((m) => !all.some((mode) => mode.name === m))
-  if (unknown.length > 0) throw new Error(`unknown mode ${unknown.join(', ')}; known: ${all.map((m) => m.name).join(', ')}`)
-  return all.filter((mode) => mode.name === 'direct' || options.modes?.includes(mode.name))
+/** `run.ts --render results/latest.json`: the report of an earlier run again (after a change to the report's code). */
+async function render (file: string): Promise<void> {
+  const saved = JSON.parse(await readFile(file, 'utf8')) as { startedAt: string, wallMs?: number, argv?: string[], results: ModeResult[] }
+  const options = parseOptions(saved.argv ?? [])
+  if (saved.argv?.includes('--pin') === true) enablePinning()
+  const modes = await discoverModes()
+  process.stdout.write(renderReport(saved.results, modes, options, new Date(saved.startedAt), saved.wallMs ?? 0) + '\n')
 }
 
 async function main (): Promise<void> {
+  const renderAt = process.argv.indexOf('--render')
+  if (renderAt >= 0) return render(process.argv[renderAt + 1])
   const options = parseOptions(process.argv.slice(2))
-  const modes = select(await discoverModes(), options)
+  if (options.pin) enablePinning()
+  const modes = selectModes(await discoverModes(), options.modes)
   const startedAt = new Date()
   const t0 = performance.now()
-  log(`bench: ${options.quick ? 'quick' : 'full'} run, modes ${modes.map((m) => m.name).join(', ')}`)
+  log(`bench: ${options.quick ? 'quick' : 'full'} run${options.pin ? ', pinned' : ''}, modes ${modes.map((m) => m.name).join(', ')}`)
 
   const upstreamEntry = fileURLToPath(new URL('./lib/echo-upstream.ts', import.meta.url))
   const clientEntry = fileURLToPath(new URL('./lib/load-client.ts', import.meta.url))
   const [upstream, client] = await Promise.all([
-    NodeChild.start('echo-upstream', upstreamEntry, []),
-    NodeChild.start('load-client', clientEntry, [])
+    NodeChild.start('echo-upstream', upstreamEntry, [], { role: 'measured' }),
+    NodeChild.start('load-client', clientEntry, [], { role: 'client' })
   ])
   let results: ModeResult[]
   try {
@@ -49,10 +45,12 @@ async function main (): Promise<void> {
     await Promise.all([client.stop(), upstream.stop()])
   }
 
-  const report = renderReport(results, modes, options, startedAt, performance.now() - t0)
+  const wallMs = performance.now() - t0
+  const report = renderReport(results, modes, options, startedAt, wallMs)
   process.stdout.write(report + '\n')
   await mkdir(RESULTS, { recursive: true })
   await writeFile(RESULTS + 'latest.md', report + '\n')
+  await writeFile(RESULTS + 'latest.json', JSON.stringify({ startedAt, wallMs, argv: process.argv.slice(2), results }, null, 2) + '\n')
   log(`bench: written to ${RESULTS}latest.md`)
 }
 

@@ -4,7 +4,7 @@
 //                   any other type — returns every byte it receives, verbatim (`socket.pipe(socket)`)
 //   m=source&n=N    writes N payload bytes as fast as the reader takes them, then ends: for WebSocket
 //                   as unmasked binary frames of SOURCE_FRAME_PAYLOAD bytes, otherwise raw
-import { createServer, type AddressInfo, type Socket } from 'node:net'
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { FrameEcho } from './frame-echo.ts'
 import { HeadReader, SOURCE_FRAME_PAYLOAD, sourceFrame, switchingProtocols } from './wire.ts'
 import { announceReady, sampleSelf, serveRpc } from './rpc.ts'
@@ -13,7 +13,11 @@ const RAW_SOURCE_CHUNK = Buffer.alloc(SOURCE_FRAME_PAYLOAD, 0x61)
 const FRAME_SOURCE_CHUNK = sourceFrame(SOURCE_FRAME_PAYLOAD)
 const sockets = new Set<Socket>()
 
-const server = createServer({ noDelay: true }, (socket) => {
+const servers = new Set<Server>()
+const server = createServer({ noDelay: true }, onConnection)
+servers.add(server)
+
+function onConnection (socket: Socket): void {
   sockets.add(socket)
   socket.once('close', () => sockets.delete(socket))
   socket.on('error', () => socket.destroy())
@@ -31,7 +35,19 @@ const server = createServer({ noDelay: true }, (socket) => {
     answer(socket, parsed.head, parsed.rest)
   }
   socket.on('data', onData)
-})
+}
+
+/** `count` more listeners with the same behaviour (many-endpoint clusters); resolves to their ports. */
+async function listenMore ({ count }: { count: number }): Promise<number[]> {
+  const ports: number[] = []
+  for (let i = 0; i < count; i++) {
+    const extra = createServer({ noDelay: true }, onConnection)
+    servers.add(extra)
+    await new Promise<void>((resolve) => extra.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, resolve))
+    ports.push((extra.address() as AddressInfo).port)
+  }
+  return ports
+}
 
 function answer (socket: Socket, head: string, rest: Buffer): void {
   const lines = head.split('\r\n')
@@ -98,10 +114,12 @@ function source (socket: Socket, total: number, websocket: boolean): void {
 server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => {
   serveRpc({
     sample: ({ gc }: { gc: boolean }) => sampleSelf(gc),
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve())
+    listenMore,
+    close: async () => {
+      const closing = [...servers].map((s) => new Promise<void>((resolve) => s.close(() => resolve())))
       for (const socket of sockets) socket.destroy()
-    })
+      await Promise.all(closing)
+    }
   })
   announceReady((server.address() as AddressInfo).port)
 })

@@ -106,7 +106,15 @@ async function open (p: OpenParams): Promise<{ opened: number, wallMs: number }>
   return { opened: tunnels.length, wallMs: performance.now() - start }
 }
 
-interface EchoParams { payloadBytes: number, roundTrips: number, window: number, type: UpgradeType, timeoutMs: number }
+interface EchoParams {
+  payloadBytes: number
+  roundTrips: number
+  window: number
+  type: UpgradeType
+  timeoutMs: number
+  /** Given: at most this many messages in flight in all, one per tunnel, the tunnels taken in turn (scale phases). */
+  concurrency?: number
+}
 
 /**
  * `roundTrips` echoes spread over every open tunnel, at most `window` messages in flight per
@@ -116,6 +124,7 @@ interface EchoParams { payloadBytes: number, roundTrips: number, window: number,
  */
 function echo (p: EchoParams): Promise<{ roundTrips: number, wallMs: number, cpuMicros: number }> {
   if (tunnels.length === 0) return Promise.reject(new Error('no open tunnels'))
+  if (p.concurrency !== undefined) return echoSpread(p, p.concurrency)
   const { request: msg, reply } = exchange(p.type, p.payloadBytes)
   const len = reply.length
   const cpu0 = process.cpuUsage()
@@ -162,6 +171,64 @@ function echo (p: EchoParams): Promise<{ roundTrips: number, wallMs: number, cpu
   })
 }
 
+/**
+ * `roundTrips` echoes with `concurrency` messages in flight in all, one per tunnel, every open tunnel used
+ * in turn: the same load whatever the number of tunnels, so cost per message can be compared from 100
+ * tunnels to 10,000 (each message then lands on a tunnel that was idle a while, as in a real fleet).
+ */
+function echoSpread (p: EchoParams, concurrency: number): Promise<{ roundTrips: number, wallMs: number, cpuMicros: number }> {
+  const { request: msg, reply } = exchange(p.type, p.payloadBytes)
+  const len = reply.length
+  const n = tunnels.length
+  const busy = new Uint8Array(n)
+  const cpu0 = process.cpuUsage()
+  const start = performance.now()
+  let budget = p.roundTrips
+  let done = 0
+  let next = 0
+  return new Promise((resolve, reject) => {
+    const listeners: Array<[Socket, (chunk: Buffer) => void]> = []
+    const finish = (err?: Error): void => {
+      clearTimeout(timer)
+      for (const [socket, listener] of listeners) socket.off('data', listener)
+      if (err !== undefined) { reject(err); return }
+      const cpu = process.cpuUsage(cpu0)
+      resolve({ roundTrips: done, wallMs: performance.now() - start, cpuMicros: cpu.user + cpu.system })
+    }
+    const timer = setTimeout(() => finish(new Error(`echo timed out after ${done} of ${p.roundTrips} round trips`)), p.timeoutMs)
+    /** Sends one message on the next tunnel in turn that has none in flight. */
+    const send = (): void => {
+      if (budget === 0) return
+      for (let tries = 0; tries < n; tries++) {
+        const i = next
+        next = (next + 1) % n
+        if (busy[i] === 1) continue
+        busy[i] = 1
+        budget--
+        tunnels[i].write(msg)
+        return
+      }
+    }
+    tunnels.forEach((socket, i) => {
+      let received = 0
+      const onData = (chunk: Buffer): void => {
+        received += chunk.length
+        if (received > len) { finish(new Error('echo returned more bytes than were sent')); return }
+        if (received < len) return
+        received = 0
+        busy[i] = 0
+        done++
+        if (done === p.roundTrips) finish()
+        else send()
+      }
+      listeners.push([socket, onData])
+      socket.on('data', onData)
+    })
+    for (let i = 0; i < Math.min(concurrency, n); i++) send()
+    if (p.roundTrips === 0) finish()
+  })
+}
+
 /** Destroys every open tunnel and waits until each has closed. */
 async function closeAll (): Promise<void> {
   const closing = tunnels.splice(0).map((socket) => new Promise<void>((resolve) => {
@@ -177,7 +244,9 @@ interface StreamParams { port: number, bytes: number, type: UpgradeType, timeout
 /**
  * One tunnel; the upstream writes `bytes` of payload one way (upstream → client) as fast as they are
  * read — for WebSocket in 64 KiB frames, so a little more on the wire (`sourceWireBytes`). The client
- * counts wire bytes, checks they are exactly that, and reports the payload.
+ * counts wire bytes, checks they are exactly that, and reports the payload. The stream is complete at
+ * the upstream's end, or, for WebSocket, at a close frame right after the last data byte: a frame relay
+ * (`@fastify/http-proxy`) turns the upstream's end into a close frame and waits for the client's answer.
  */
 async function stream (p: StreamParams): Promise<{ bytes: number, wallMs: number, cpuMicros: number }> {
   const cpu0 = process.cpuUsage()
@@ -185,38 +254,69 @@ async function stream (p: StreamParams): Promise<{ bytes: number, wallMs: number
   const deadline = Date.now() + p.timeoutMs
   const wire = sourceWireBytes(p.type, p.bytes)
   const { socket, rest } = await handshake(p.port, upgradeRequest(p.type, p.port, `m=source&n=${p.bytes}`), deadline)
-  let got = rest.length
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`stream timed out at ${got} of ${wire} wire bytes`)) }, Math.max(1, deadline - Date.now()))
-    socket.on('data', (chunk: Buffer) => { got += chunk.length })
-    socket.once('end', () => {
+    let got = 0
+    const finish = (err?: Error): void => {
       clearTimeout(timer)
+      socket.removeAllListeners('data')
+      socket.removeAllListeners('end')
+      socket.removeAllListeners('close')
       socket.destroy()
-      if (got === wire) resolve()
-      else reject(new Error(`stream ended at ${got} of ${wire} wire bytes`))
-    })
-    socket.once('close', () => { clearTimeout(timer); if (got !== wire) reject(new Error(`stream closed at ${got} of ${wire} wire bytes`)) })
+      if (err === undefined) resolve()
+      else reject(err)
+    }
+    const timer = setTimeout(() => finish(new Error(`stream timed out at ${got} of ${wire} wire bytes`)), Math.max(1, deadline - Date.now()))
+    const onData = (chunk: Buffer): void => {
+      const before = got
+      got += chunk.length
+      if (got <= wire) return
+      // The first byte past the data: 0x88 is FIN + close (RFC 6455 §5.5.1), the relay's goodbye.
+      if (p.type === 'websocket' && before <= wire && chunk[wire - before] === 0x88) finish()
+      else if (before <= wire) finish(new Error(`stream sent more than ${wire} wire bytes`))
+    }
+    socket.on('data', onData)
+    socket.once('end', () => finish(got === wire ? undefined : new Error(`stream ended at ${got} of ${wire} wire bytes`)))
+    socket.once('close', () => finish(new Error(`stream closed at ${got} of ${wire} wire bytes`)))
+    if (rest.length > 0) onData(rest)
   })
   const cpu = process.cpuUsage(cpu0)
   return { bytes: p.bytes, wallMs: performance.now() - start, cpuMicros: cpu.user + cpu.system }
 }
 
-interface HandshakeParams { port: number, count: number, concurrency: number, type: UpgradeType, timeoutMs: number }
+interface HandshakeParams {
+  port: number
+  count: number
+  concurrency: number
+  type: UpgradeType
+  timeoutMs: number
+  /** Also time each handshake (connect to the 101) and return percentiles. */
+  latencies?: boolean
+}
+
+/** Handshake latency percentiles, ms. */
+export interface Latencies { p50: number, p90: number, p99: number, max: number }
 
 /** `count` tunnels opened (up to the 101) and closed at once, `concurrency` at a time. */
-async function handshakes (p: HandshakeParams): Promise<{ count: number, wallMs: number, cpuMicros: number }> {
+async function handshakes (p: HandshakeParams): Promise<{ count: number, wallMs: number, cpuMicros: number, latencies?: Latencies }> {
   const request = upgradeRequest(p.type, p.port)
   const deadline = Date.now() + p.timeoutMs
+  const times = p.latencies === true ? new Float64Array(p.count) : null
   const cpu0 = process.cpuUsage()
   const start = performance.now()
   let count = 0
-  await bounded(p.count, p.concurrency, async () => {
+  await bounded(p.count, p.concurrency, async (i) => {
+    const t0 = times !== null ? performance.now() : 0
     const { socket } = await handshake(p.port, request, deadline)
+    if (times !== null) times[i] = performance.now() - t0
     socket.destroy()
     count++
   })
   const cpu = process.cpuUsage(cpu0)
-  return { count, wallMs: performance.now() - start, cpuMicros: cpu.user + cpu.system }
+  const result = { count, wallMs: performance.now() - start, cpuMicros: cpu.user + cpu.system }
+  if (times === null) return result
+  times.sort()
+  const at = (q: number): number => times[Math.min(times.length - 1, Math.ceil(q * times.length) - 1)]
+  return { ...result, latencies: { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: times[times.length - 1] } }
 }
 
 serveRpc({

@@ -1,7 +1,8 @@
-import type { Endpoint, ProxyMode } from '../modes/mode.ts'
+import { UnavailableError, type Endpoint, type PhaseName, type ProxyMode } from '../modes/mode.ts'
 import type { BenchOptions } from './options.ts'
 import type { MeasuredProcess, NodeChild } from './processes.ts'
-import { ProcessModeHost } from './mode-host.ts'
+import { ProcessModeHost, type ProxyLaunch } from './mode-host.ts'
+import { runScale, type ScaleResult } from './scale.ts'
 
 /** CPU (µs, user + system) spent over one measured phase, per role. `proxy` is null with no proxy (direct). */
 export interface Cost { proxy: number | null, upstream: number, client: number }
@@ -19,16 +20,17 @@ export interface ModeResult {
   skipped?: string
   /** Why the mode's proxy did not start. */
   error?: string
-  phaseErrors: Partial<Record<'memory' | RepeatedPhase, string>>
+  phaseErrors: Partial<Record<PhaseName | 'scale', string>>
   memory?: MemoryResult
   handshakes?: HandshakeResult
   small?: EchoResult
   large?: EchoResult
   stream?: StreamResult
+  scale?: ScaleResult
 }
 
 /** A mode that started: its proxies, the endpoint the client dials, and its results so far. */
-interface Rig {
+export interface Rig {
   mode: ProxyMode
   host: ProcessModeHost
   client: NodeChild
@@ -40,7 +42,7 @@ interface Rig {
 }
 
 /** A phase measured `repeats` times per mode, after one unmeasured warm-up; the median run by `key` is kept. */
-interface Phase<T> {
+export interface Phase<T> {
   warmup (rig: Rig): Promise<unknown>
   measure (rig: Rig): Promise<T>
   /** Lower is better; the median by this is reported. */
@@ -49,88 +51,125 @@ interface Phase<T> {
   describe (run: T): string
 }
 
-type RepeatedPhase = 'handshakes' | 'small' | 'large' | 'stream'
+export type RepeatedPhase = 'handshakes' | 'small' | 'large' | 'stream'
+
+/** Whether `rig` runs phase `name` (the run's `--phases` and the mode's own list). */
+function runs (rig: Rig, name: PhaseName): boolean {
+  return rig.options.phases.has(name) && (rig.mode.phases === undefined || rig.mode.phases.includes(name))
+}
+
+/** Starts a mode's processes; a mode that cannot run here is marked skipped, one that fails to start errored. */
+export async function startRig (mode: ProxyMode, client: NodeChild, upstream: NodeChild, options: BenchOptions, launch?: ProxyLaunch): Promise<{ rig: Rig | null, result: ModeResult }> {
+  const result: ModeResult = { mode: mode.name, description: mode.description, phaseErrors: {} }
+  const reason = await mode.unavailable?.() ?? null
+  if (reason !== null) {
+    result.skipped = reason
+    log(`${mode.name}: skipped: ${reason}`)
+    return { rig: null, result }
+  }
+  const host = new ProcessModeHost(upstream, launch)
+  try {
+    const target = await mode.start(host, { host: '127.0.0.1', port: upstream.port })
+    return { rig: { mode, host, client, upstream, proxies: host.processes, target, options, result }, result }
+  } catch (err) {
+    await host.stopAll()
+    if (err instanceof UnavailableError) {
+      result.skipped = firstLine(err)
+      log(`${mode.name}: skipped: ${result.skipped}`)
+    } else {
+      result.error = firstLine(err)
+      log(`${mode.name}: did not start: ${result.error}`)
+    }
+    return { rig: null, result }
+  }
+}
 
 /**
- * Starts every mode's proxies up front, measures memory on each fresh proxy, then runs each phase
+ * Starts every mode's proxies up front, measures memory on fresh proxies, then runs each phase
  * with the modes interleaved (mode order rotated per repeat), so a change in background load
- * over the run hits every mode alike and the ratios stay fair. Stops everything at the end.
+ * over the run hits every mode alike and the ratios stay fair; the scale phase last, on fresh
+ * fronts. Stops everything at the end.
  */
 export async function runModes (modes: ProxyMode[], client: NodeChild, upstream: NodeChild, options: BenchOptions): Promise<ModeResult[]> {
   const results: ModeResult[] = []
   const rigs: Rig[] = []
-  const hosts: ProcessModeHost[] = []
   try {
     for (const mode of modes) {
-      const result: ModeResult = { mode: mode.name, description: mode.description, phaseErrors: {} }
+      const { rig, result } = await startRig(mode, client, upstream, options)
       results.push(result)
-      const reason = await mode.unavailable?.() ?? null
-      if (reason !== null) {
-        result.skipped = reason
-        continue
-      }
-      const host = new ProcessModeHost()
-      hosts.push(host)
-      try {
-        const target = await mode.start(host, { host: '127.0.0.1', port: upstream.port })
-        rigs.push({ mode, host, client, upstream, proxies: host.processes, target, options, result })
-      } catch (err) {
-        result.error = firstLine(err)
-        log(`${mode.name}: did not start: ${result.error}`)
-      }
+      if (rig !== null) rigs.push(rig)
     }
 
-    // Memory first, on fresh proxies (restarted for each repeat): buffers freed by the busy phases,
-    // or by an earlier repeat, would be reused by the idle tunnels and hide their growth.
-    for (const rig of rigs) {
-      const runs: MemoryResult[] = []
-      for (let r = 0; r < options.workload.memoryRepeats; r++) {
-        log(`memory: ${rig.result.mode}, run ${r + 1} of ${options.workload.memoryRepeats}`)
+    // Memory first, on fresh proxies (restarted for each repeat, the modes interleaved): buffers freed by
+    // the busy phases, or by an earlier repeat, would be reused by the idle tunnels and hide their growth.
+    const memoryRigs = rigs.filter((rig) => rig.proxies.length > 0 && runs(rig, 'memory'))
+    const memoryRuns = new Map<Rig, MemoryResult[]>(memoryRigs.map((rig) => [rig, []]))
+    for (let r = 0; r < (memoryRigs.length > 0 ? options.workload.memoryRepeats : 0); r++) {
+      log(`memory: run ${r + 1} of ${options.workload.memoryRepeats}`)
+      for (let i = 0; i < memoryRigs.length; i++) {
+        const rig = memoryRigs[(i + r) % memoryRigs.length]
+        if (rig.result.phaseErrors.memory !== undefined) continue
         await guarded(rig, 'memory', async () => {
           if (r > 0) await restart(rig)
-          runs.push(await measureMemory(rig))
+          const run = await measureMemory(rig)
+          memoryRuns.get(rig)?.push(run)
+          log(`  memory ${rig.result.mode}: ${run.rss === null ? '—' : (run.rss / run.tunnels / 1024).toFixed(1)} KiB RSS/tunnel`)
         })
       }
-      if (runs.length > 0) {
-        const median = (field: 'rss' | 'heapUsed'): number | null => {
-          const values = runs.map((m) => m[field]).filter((v): v is number => v !== null).sort((a, b) => a - b)
-          return values.length > 0 ? values[Math.floor((values.length - 1) / 2)] : null
-        }
-        rig.result.memory = { tunnels: runs[0].tunnels, rss: median('rss'), heapUsed: median('heapUsed') }
+    }
+    for (const [rig, list] of memoryRuns) {
+      if (list.length === 0) continue
+      const median = (field: 'rss' | 'heapUsed'): number | null => {
+        const values = list.map((m) => m[field]).filter((v): v is number => v !== null).sort((a, b) => a - b)
+        return values.length > 0 ? values[Math.floor((values.length - 1) / 2)] : null
       }
+      rig.result.memory = { tunnels: list[0].tunnels, rss: median('rss'), heapUsed: median('heapUsed') }
     }
 
     for (const name of Object.keys(PHASES) as RepeatedPhase[]) {
       const phase = PHASES[name] as Phase<unknown>
-      const runs = new Map<Rig, unknown[]>(rigs.map((rig) => [rig, []]))
+      const phaseRigs = rigs.filter((rig) => runs(rig, name))
+      if (phaseRigs.length === 0) continue
+      const runsOf = new Map<Rig, unknown[]>(phaseRigs.map((rig) => [rig, []]))
       log(`${name}: warm-up`)
-      for (const rig of rigs) await guarded(rig, name, () => phase.warmup(rig))
+      for (const rig of phaseRigs) await guarded(rig, name, () => phase.warmup(rig))
       for (let r = 0; r < options.workload.repeats; r++) {
         log(`${name}: run ${r + 1} of ${options.workload.repeats}`)
-        for (let i = 0; i < rigs.length; i++) {
-          const rig = rigs[(i + r) % rigs.length]
+        for (let i = 0; i < phaseRigs.length; i++) {
+          const rig = phaseRigs[(i + r) % phaseRigs.length]
           if (rig.result.phaseErrors[name] !== undefined) continue
           await guarded(rig, name, async () => {
             const run = await phase.measure(rig)
-            runs.get(rig)?.push(run)
+            runsOf.get(rig)?.push(run)
             log(`  ${name} ${rig.result.mode}: ${phase.describe(run)}`)
           })
         }
       }
-      for (const [rig, list] of runs) {
+      for (const [rig, list] of runsOf) {
         if (list.length === 0 || rig.result.phaseErrors[name] !== undefined) continue
         list.sort((a, b) => phase.key(a) - phase.key(b))
         ;(rig.result as unknown as Record<string, unknown>)[name] = list[Math.floor((list.length - 1) / 2)]
       }
     }
+
+    if (options.phases.has('scale')) {
+      for (const rig of rigs.filter((r) => r.mode.scale !== undefined)) {
+        // Every other mode stopped: the front under test has the machine (and the open-files limit) to itself.
+        for (const other of rigs) if (other !== rig) await other.host.stopAll()
+        await guarded(rig, 'scale', async () => {
+          await restart(rig)
+          rig.result.scale = await runScale(rig)
+        })
+      }
+    }
     return results
   } finally {
-    for (const host of hosts) await host.stopAll()
+    for (const rig of rigs) await rig.host.stopAll()
   }
 }
 
 /** Runs one step of a phase for one mode; a failure marks that mode's phase failed and the run goes on. */
-async function guarded (rig: Rig, phase: 'memory' | RepeatedPhase, step: () => Promise<unknown>): Promise<void> {
+export async function guarded (rig: Rig, phase: PhaseName | 'scale', step: () => Promise<unknown>): Promise<void> {
   try {
     await step()
   } catch (err) {
@@ -142,12 +181,12 @@ async function guarded (rig: Rig, phase: 'memory' | RepeatedPhase, step: () => P
 }
 
 /** Stops the mode's processes and starts them again (fresh memory). */
-async function restart (rig: Rig): Promise<void> {
+export async function restart (rig: Rig): Promise<void> {
   await rig.host.stopAll()
   rig.target = await rig.mode.start(rig.host, { host: '127.0.0.1', port: rig.upstream.port })
 }
 
-async function measureMemory (rig: Rig): Promise<MemoryResult> {
+export async function measureMemory (rig: Rig): Promise<MemoryResult> {
   const { idleTunnels } = rig.options.workload
   if (rig.proxies.length === 0) return { tunnels: idleTunnels, rss: null, heapUsed: null }
   // A few tunnels first, so code paths run once (lazy init, JIT) without leaving much freed memory to reuse.
@@ -171,13 +210,13 @@ async function measureMemory (rig: Rig): Promise<MemoryResult> {
 }
 
 /** Proxy samples after a full GC and a pause, so pages the GC freed are back with the OS. */
-async function settledSamples (rig: Rig): Promise<Array<{ rss: number, heapUsed: number | null }>> {
+export async function settledSamples (rig: Rig): Promise<Array<{ rss: number, heapUsed: number | null }>> {
   await Promise.all(rig.proxies.map((p) => p.sample(true)))
   await new Promise((resolve) => setTimeout(resolve, 200))
   return Promise.all(rig.proxies.map((p) => p.sample(true)))
 }
 
-const PHASES: { [K in RepeatedPhase]: Phase<NonNullable<ModeResult[K]>> } = {
+export const PHASES: { [K in RepeatedPhase]: Phase<NonNullable<ModeResult[K]>> } = {
   handshakes: {
     warmup: (rig) => handshakes(rig, Math.ceil(rig.options.workload.handshakes * rig.options.workload.warmupFraction)),
     async measure (rig) {
@@ -226,7 +265,7 @@ function echoPhase (payloadBytes: number, roundTrips: (o: BenchOptions) => numbe
   }
 }
 
-function handshakes (rig: Rig, count: number): Promise<{ count: number, wallMs: number }> {
+export function handshakes (rig: Rig, count: number): Promise<{ count: number, wallMs: number }> {
   return rig.client.call('handshakes', {
     port: rig.target.port, count, concurrency: rig.options.workload.handshakeConcurrency, type: rig.options.upgradeType, timeoutMs: rig.options.phaseTimeoutMs
   }, rig.options.phaseTimeoutMs + 5_000)
@@ -238,14 +277,14 @@ function stream (rig: Rig, bytes: number): Promise<{ bytes: number, wallMs: numb
   }, rig.options.phaseTimeoutMs + 5_000)
 }
 
-function open (rig: Rig, count: number, verify: boolean): Promise<unknown> {
+export function open (rig: Rig, count: number, verify: boolean): Promise<unknown> {
   return rig.client.call('open', {
     port: rig.target.port, count, concurrency: 50, type: rig.options.upgradeType, verify, timeoutMs: rig.options.phaseTimeoutMs
   }, rig.options.phaseTimeoutMs + 5_000)
 }
 
 /** Runs `fn` between two CPU samples of every process (upstream, client, the mode's proxies). */
-async function measured<T> (rig: Rig, fn: () => Promise<T>): Promise<{ value: T, cpu: Cost }> {
+export async function measured<T> (rig: Rig, fn: () => Promise<T>): Promise<{ value: T, cpu: Cost }> {
   const sampleAll = (): Promise<number[]> => Promise.all([rig.upstream, rig.client, ...rig.proxies].map(async (p) => (await p.sample(false)).cpuMicros))
   const before = await sampleAll()
   const value = await fn()
@@ -255,7 +294,7 @@ async function measured<T> (rig: Rig, fn: () => Promise<T>): Promise<{ value: T,
   return { value, cpu: { upstream: d[0], client: d[1], proxy } }
 }
 
-function firstLine (err: unknown): string {
+export function firstLine (err: unknown): string {
   return String((err as Error)?.message ?? err).split('\n')[0]
 }
 

@@ -1,8 +1,11 @@
-import { fork, spawn, execFileSync, type ChildProcess } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
+import { fork, spawn, type ChildProcess } from 'node:child_process'
+import { closeSync, openSync } from 'node:fs'
+import { readdir, readFile } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { fileURLToPath } from 'node:url'
-import type { ReadyMessage, RpcRequest, RpcResponse, Sample } from './rpc.ts'
+import { UnavailableError } from '../modes/mode.ts'
+import { pinPrefix, type Role } from './pin.ts'
+import type { FailedMessage, ReadyMessage, RpcRequest, RpcResponse, Sample } from './rpc.ts'
 
 const BENCH_DIR = fileURLToPath(new URL('..', import.meta.url))
 /**
@@ -21,6 +24,15 @@ export interface MeasuredProcess {
   /** CPU used since start and memory now; `gc` forces a full GC first where the process allows it. */
   sample (gc: boolean): Promise<Sample>
   stop (): Promise<void>
+}
+
+export interface StartOptions {
+  /** Extra Node flags. */
+  nodeArgs?: string[]
+  /** Which CPU the child runs on under `--pin` (default: measured). */
+  role?: Role
+  /** Send the child's stdout (e.g. `--trace-gc` lines) to this file instead of ours. */
+  stdoutFile?: string
 }
 
 /** A Node child on IPC: it announces its port, answers calls, and reports its own CPU and memory. */
@@ -52,20 +64,25 @@ export class NodeChild implements MeasuredProcess {
 
   get pid (): number { return this.#child.pid ?? -1 }
 
-  /** Forks `entry` (a .ts file under bench/) with `args` (and extra Node flags), and waits for its ready message. */
-  static async start (name: string, entry: string, args: string[], nodeArgs: string[] = []): Promise<NodeChild> {
+  /** Forks `entry` (a .ts file under bench/) with `args`, and waits for its ready message. */
+  static async start (name: string, entry: string, args: string[], options: StartOptions = {}): Promise<NodeChild> {
+    const execArgv = [...NODE_ARGS, ...(options.nodeArgs ?? [])]
+    const pin = pinPrefix(options.role ?? 'measured')
+    const out = options.stdoutFile !== undefined ? openSync(options.stdoutFile, 'a') : 'inherit'
+    // Pinned: fork runs `taskset -c N node <execArgv> entry`; taskset execs node, which keeps the IPC channel.
     const child = fork(entry, args, {
       cwd: BENCH_DIR,
-      execArgv: [...NODE_ARGS, ...nodeArgs],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+      ...(pin.length > 0 ? { execPath: pin[0], execArgv: [...pin.slice(1), process.execPath, ...execArgv] } : { execArgv }),
+      stdio: ['ignore', out, 'inherit', 'ipc']
     })
+    if (typeof out === 'number') closeSync(out)
     live.add(child)
     const exited = new Promise<void>((resolve) => child.once('exit', () => { live.delete(child); resolve() }))
     const port = await new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => fail(new Error(`${name} not ready within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS)
-      const onMessage = (msg: Partial<ReadyMessage> & Partial<RpcResponse>): void => {
+      const onMessage = (msg: Partial<ReadyMessage> & Partial<FailedMessage>): void => {
         if (msg.ready === true && typeof msg.port === 'number') { cleanup(); resolve(msg.port) }
-        if (msg.error !== undefined) fail(new Error(`${name}: ${msg.error}`))
+        if (msg.error !== undefined) fail(msg.unavailable === true ? new UnavailableError(msg.error) : new Error(`${name}: ${msg.error}`))
       }
       const onExit = (code: number | null): void => fail(new Error(`${name} exited (code ${code}) before it was ready`))
       function cleanup (): void {
@@ -111,9 +128,11 @@ export class NodeChild implements MeasuredProcess {
   }
 }
 
-let clockTicks: number | undefined
-
-/** A non-Node server (HAProxy, nghttpx, …), measured from /proc: CPU from `stat`, RSS from `status`. */
+/**
+ * A non-Node server (HAProxy, nginx, nghttpx, …), measured from /proc over the process and every descendant
+ * (nginx's worker under its master): CPU from each thread's `schedstat` (nanoseconds; `stat`'s ticks are 10 ms
+ * here), RSS from `status`.
+ */
 export class ExternalProcess implements MeasuredProcess {
   readonly name: string
   readonly #child: ChildProcess
@@ -127,9 +146,11 @@ export class ExternalProcess implements MeasuredProcess {
 
   get pid (): number { return this.#child.pid ?? -1 }
 
-  /** Spawns `command` and waits until 127.0.0.1:`port` accepts a connection. */
+  /** Spawns `command` (on the measured CPU under `--pin`) and waits until 127.0.0.1:`port` accepts a connection. */
   static async start (name: string, command: string, args: string[], port: number): Promise<ExternalProcess> {
-    const child = spawn(command, args, { cwd: BENCH_DIR, stdio: ['ignore', 'inherit', 'inherit'] })
+    const pin = pinPrefix('measured')
+    const [file, ...argv] = [...pin, command, ...args]
+    const child = spawn(file, argv, { cwd: BENCH_DIR, stdio: ['ignore', 'inherit', 'inherit'] })
     live.add(child)
     const proc = new ExternalProcess(name, child)
     const deadline = Date.now() + READY_TIMEOUT_MS
@@ -144,14 +165,21 @@ export class ExternalProcess implements MeasuredProcess {
   }
 
   async sample (): Promise<Sample> {
-    clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100
-    const stat = await readFile(`/proc/${this.pid}/stat`, 'latin1')
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15 (proc(5)).
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    const ticks = Number(fields[11]) + Number(fields[12])
-    const status = await readFile(`/proc/${this.pid}/status`, 'latin1')
-    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0)
-    return { cpuMicros: ticks * 1e6 / clockTicks, rss: rssKb * 1024, heapUsed: null }
+    let cpuNanos = 0
+    let rssKb = 0
+    for (const pid of await processTree(this.pid)) {
+      try {
+        for (const tid of await readdir(`/proc/${pid}/task`)) {
+          // schedstat: time on CPU (ns), time waiting, timeslices (sched-stats.rst).
+          cpuNanos += Number((await readFile(`/proc/${pid}/task/${tid}/schedstat`, 'latin1')).split(' ')[0])
+        }
+        const status = await readFile(`/proc/${pid}/status`, 'latin1')
+        rssKb += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0)
+      } catch {
+        // The process or thread ended between the listing and the read.
+      }
+    }
+    return { cpuMicros: cpuNanos / 1000, rss: rssKb * 1024, heapUsed: null }
   }
 
   async stop (): Promise<void> {
@@ -161,6 +189,24 @@ export class ExternalProcess implements MeasuredProcess {
     await this.#exited
     clearTimeout(timer)
   }
+}
+
+/** `root` and its descendants, from every process's parent pid in /proc/<pid>/stat. */
+async function processTree (root: number): Promise<number[]> {
+  const parentOf = new Map<number, number>()
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, 'latin1')
+      // The field after the parenthesised command name and the state is the parent pid (proc(5)).
+      parentOf.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]))
+    } catch {}
+  }
+  const tree = [root]
+  for (let i = 0; i < tree.length; i++) {
+    for (const [pid, ppid] of parentOf) if (ppid === tree[i]) tree.push(pid)
+  }
+  return tree
 }
 
 function accepts (port: number): Promise<boolean> {

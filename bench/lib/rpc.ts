@@ -3,6 +3,8 @@
 export interface RpcRequest { id: number, method: string, params?: unknown }
 export interface RpcResponse { id: number, result?: unknown, error?: string }
 export interface ReadyMessage { ready: true, port: number }
+/** A child that could not start; `unavailable`: it cannot run here (the mode is skipped, not failed). */
+export interface FailedMessage { error: string, unavailable?: boolean }
 
 // Handlers take whatever JSON the orchestrator sends; each one narrows its own params.
 export type Handlers = Record<string, (params: any) => unknown>
@@ -34,6 +36,13 @@ function reply (response: RpcResponse): void {
 /** Child side: tells the orchestrator the child is listening. */
 export function announceReady (port: number): void {
   process.send?.({ ready: true, port } satisfies ReadyMessage)
+}
+
+/** Child side: tells the orchestrator the child could not start, then exits. */
+export function announceFailure (err: unknown, unavailable: boolean): void {
+  const error = (err as Error)?.message ?? String(err)
+  if (process.send === undefined) throw err
+  process.send({ error, unavailable } satisfies FailedMessage, () => process.exit(1))
 }
 
 /** Child side: this process's sample, after a full GC when asked (needs `--expose-gc`). */

@@ -10,8 +10,6 @@ export const mode: ProxyMode = {
   name: 'core-headers-only',
   description: 'core + header mutation and authorization only (no data callbacks: the tunnel writes straight through)',
   order: 12,
-  // Issue 5: no cost per data chunk, i.e. core's CPU per message, within run-to-run noise.
-  targets: { cpuVsMode: { mode: 'core', max: 1.1 } },
   start: (host, upstream) => host.fork(import.meta.url, 'listen', { upstreamPort: upstream.port })
 }
 

@@ -6,9 +6,8 @@ export const mode: ProxyMode = {
   name: 'core',
   description: 'Fastify 5 + @switchyard/core, new-style upgrade (websocket and bench types), router only',
   order: 10,
-  // Issue 2: core's tunnel within 1.3x the bare pipe's CPU per message; also checked against the same pipe
-  // in a process with Fastify's heap (loaded-pipe), which isolates the tunnel from V8's GC cost (README).
-  targets: { cpuVsPipe: 1.3, cpuVsMode: { mode: 'loaded-pipe', max: 1.3 } },
+  // A tunnel is two sockets in the front (downstream, upstream): the open-files limit caps the scale phase.
+  scale: { fdsPerTunnel: 2 },
   start: (host, upstream) => host.fork(import.meta.url, 'listen', { upstreamPort: upstream.port })
 }
 

@@ -4,11 +4,24 @@
  * mode is adding one file: run.ts picks up every `modes/*.ts` that exports `mode`.
  */
 
+/**
+ * Thrown by a mode's `listen` when it cannot run here although its binaries exist, e.g. core's schema
+ * refuses an option the mode needs (a feature not built yet): the mode is skipped with this message.
+ */
+export class UnavailableError extends Error {
+  override name = 'UnavailableError'
+}
+
 /** A TCP endpoint on loopback. */
 export interface Endpoint { host: '127.0.0.1', port: number }
 
 /** A server started in a forked process; `close` is awaited before the process ends. */
-export interface Listening { port: number, close (): Promise<void> }
+export interface Listening {
+  port: number
+  close (): Promise<void>
+  /** Facts the mode reports about itself, e.g. `{ sessions: 1 }` HTTP/2 connections accepted (scale phases). */
+  info? (): JsonValue
+}
 
 /** JSON options handed to a forked `listen` function (they cross the process boundary). */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue }
@@ -25,7 +38,15 @@ export interface ModeHost {
   spawn (command: string, args: string[], port: number): Promise<Endpoint>
   /** A port free on 127.0.0.1 right now, for `spawn` configurations. */
   freePort (): Promise<number>
+  /** `count` more ports of the echo upstream (same process, same behaviour), for many-endpoint clusters. */
+  upstreams (count: number): Promise<Endpoint[]>
+  /** A fresh directory for this mode's configuration, logs and pid files (removed at the end of the run). */
+  tempDir (): string
 }
+
+/** The measured phases, in run order. */
+export const PHASE_NAMES = ['memory', 'handshakes', 'small', 'large', 'stream'] as const
+export type PhaseName = typeof PHASE_NAMES[number]
 
 export interface ProxyMode {
   /** The name `--modes` selects and the table shows. */
@@ -34,11 +55,14 @@ export interface ProxyMode {
   readonly description: string
   /** Run order; the references come first (direct 0, bare-pipe 1). */
   readonly order: number
+  /** The phases this mode runs (default: all); the targets it takes part in are listed in lib/targets.ts. */
+  readonly phases?: readonly PhaseName[]
   /**
-   * Acceptance targets the report checks: ratios to the bare pipe (e.g. `{ cpuVsPipe: 1.3 }`), and
-   * CPU per message as a ratio to another mode of the same run (e.g. `{ cpuVsMode: { mode: 'core', max: 1.5 } }`).
+   * Given: the scale phase runs this mode (lib/scale.ts). `fdsPerTunnel`: file descriptors one tunnel holds
+   * in the busiest of its processes (2 for an HTTP/1.1 front, 1 for each hop of a front with an HTTP/2
+   * upstream), which caps the tunnels under the open-files limit.
    */
-  readonly targets?: { cpuVsPipe?: number, memoryVsPipe?: number, cpuVsMode?: { mode: string, max: number } }
+  readonly scale?: { fdsPerTunnel: number }
   /** Why the mode cannot run on this machine (a missing binary or package), or null. */
   unavailable? (): Promise<string | null>
   /** Starts the proxy process(es) in front of `upstream`; resolves to the endpoint the load client dials. */

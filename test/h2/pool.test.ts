@@ -6,7 +6,14 @@ import { echo, openWs, startEchoApp, startNode, waitForGauge, watchHttp2 } from 
 
 test('multiplexes 1,000 concurrent tunnels over one HTTP/2 connection and delivers every message', async (t) => {
   const echoApp = await startEchoApp(t)
-  const sidecar = await startNode(t, { listen: 'h2c', upstream: `127.0.0.1:${echoApp.port}`, upstreamProtocol: 'http1' })
+  // The listener's stream limit (100 by default) raised for the test, Node's session memory with it.
+  const sidecar = await startNode(t, {
+    listen: 'h2c',
+    upstream: `127.0.0.1:${echoApp.port}`,
+    upstreamProtocol: 'http1',
+    plugin: { maxConcurrentStreams: 1000 },
+    fastify: { http: { maxSessionMemory: 99 } } as never
+  })
   const watch = watchHttp2(sidecar.app.server)
   const front = await startNode(t, { listen: 'http1', upstream: sidecar.origin, upstreamProtocol: 'http2' })
 
@@ -43,7 +50,7 @@ test('opens another HTTP/2 connection only when the peer\'s stream limit is reac
     listen: 'h2c',
     upstream: `127.0.0.1:${echoApp.port}`,
     upstreamProtocol: 'http1',
-    fastify: { http: { settings: { maxConcurrentStreams: 2 } } } as never
+    plugin: { maxConcurrentStreams: 2 }
   })
   const watch = watchHttp2(sidecar.app.server)
   const front = await startNode(t, { listen: 'http1', upstream: sidecar.origin, upstreamProtocol: 'http2' })

@@ -109,3 +109,16 @@ test('refuses with 403 a WebSocket upgrade to a switchyard route that does not e
   assert.equal(upstream.requests.length, 0)
   assert.equal(stat(app, 'downstream_rq_ws_on_non_ws_route'), 1)
 })
+
+test('recognises the upgrade listener of the installed @fastify/websocket, and only it (fails when a release changes how it is told apart)', async (t) => {
+  const { isFastifyWebsocketListener } = await import('@switchyard/core/internal')
+  const bare = Fastify()
+  t.after(() => bare.close())
+  await bare.register(fastifyWebsocket)
+  await bare.register(httpProxy, { upstream: 'http://127.0.0.1:1', prefix: '/p', websocket: true })
+  await bare.ready()
+  type Listener = Parameters<typeof isFastifyWebsocketListener>[0]
+  const listeners = bare.server.listeners('upgrade') as Listener[]
+  assert.equal(listeners.length, 2, 'one listener each from @fastify/websocket and @fastify/http-proxy')
+  assert.deepEqual(listeners.map(fn => isFastifyWebsocketListener(fn)), [true, false])
+})

@@ -26,7 +26,7 @@ const clusters = { a: { endpoints: ['127.0.0.1:1'] } }
 
 const badPlugin: Array<[string, unknown, Expected]> = [
   ['a cluster with no endpoint', { clusters: { a: { endpoints: [] } } }, { code: 'SWY_ERR_PLUGIN_OPTIONS', mentions: ['clusters', 'endpoints'] }],
-  ['a cluster endpoint that is not host:port or a URL', { clusters: { a: { endpoints: ['ftp://x:1'] } } }, { code: 'SWY_ERR_PLUGIN_OPTIONS', mentions: ['clusters.a'] }],
+  ['a cluster endpoint that is not host:port or a URL', { clusters: { a: { endpoints: ['ftp://x:1'] } } }, { code: 'SWY_ERR_CLUSTER_OPTIONS', mentions: ['"a"', 'endpoints[0]', 'ftp'] }],
   ['an unknown cluster protocol', { clusters: { a: { endpoints: ['127.0.0.1:1'], protocol: 'spdy' } } }, { code: 'SWY_ERR_PLUGIN_OPTIONS', mentions: ['protocol'] }],
   ['a negative connectTimeout', { clusters: { a: { endpoints: ['127.0.0.1:1'], connectTimeout: -5 } } }, { code: 'SWY_ERR_PLUGIN_OPTIONS', mentions: ['connectTimeout'] }],
   ['an upgrade type that is not a token', { upgradeConfigs: [{ upgradeType: 'web socket' }] }, { code: 'SWY_ERR_PLUGIN_OPTIONS', mentions: ['upgradeType'] }],

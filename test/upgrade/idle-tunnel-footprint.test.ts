@@ -1,9 +1,11 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import diagnostics from 'node:diagnostics_channel'
-import type { ClientRequest, ServerResponse } from 'node:http'
+import { readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { ServerResponse } from 'node:http'
 import { once } from 'node:events'
-import { setFlagsFromString } from 'node:v8'
+import { setFlagsFromString, writeHeapSnapshot } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import WebSocket from 'ws'
 import Fastify from 'fastify'
@@ -18,6 +20,24 @@ import { wsEchoUpstream } from '../helpers/echo-upstream.ts'
  */
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
+
+/** Live objects of a constructor after a full GC, from a heap snapshot. */
+function liveInstances (constructorName: string): number {
+  gc()
+  const file = writeHeapSnapshot(join(tmpdir(), `footprint-${process.pid}.heapsnapshot`))
+  const text = readFileSync(file, 'utf8')
+  rmSync(file)
+  const snapshot = JSON.parse(text) as {
+    snapshot: { meta: { node_fields: string[], node_types: [string[]] } }, nodes: number[], strings: string[]
+  }
+  const fields = snapshot.snapshot.meta.node_fields.length
+  const objectType = snapshot.snapshot.meta.node_types[0].indexOf('object')
+  let n = 0
+  for (let i = 0; i < snapshot.nodes.length; i += fields) {
+    if (snapshot.nodes[i] === objectType && snapshot.strings[snapshot.nodes[i + 1]!] === constructorName) n++
+  }
+  return n
+}
 
 async function collected (ref: WeakRef<object>): Promise<boolean> {
   // Two rounds: a finalised object may need a second cycle once its weak callbacks ran.
@@ -43,10 +63,6 @@ for (const legacy of [false, true]) {
     await app.listen({ port: 0, host: '127.0.0.1' })
     t.after(() => app.close())
 
-    let upstreamRequest: WeakRef<ClientRequest> | undefined
-    const onClientRequest = ({ request }: { request: ClientRequest }): void => { upstreamRequest ??= new WeakRef(request) }
-    diagnostics.subscribe('http.client.request.start', onClientRequest as never)
-    t.after(() => diagnostics.unsubscribe('http.client.request.start', onClientRequest as never))
 
     const client = new WebSocket(`ws://127.0.0.1:${(app.server.address() as { port: number }).port}/ws`)
     t.after(() => client.terminate())
@@ -58,8 +74,9 @@ for (const legacy of [false, true]) {
     assert.ok(response !== undefined)
     assert.equal(await collected(response), true, 'the ServerResponse is still reachable from the tunnel')
     if (!legacy) {
-      assert.ok(upstreamRequest !== undefined, 'core sends the handshake with http.request')
-      assert.equal(await collected(upstreamRequest), true, 'the upstream ClientRequest is still reachable from the tunnel')
+      // Core's upstream handshake is an http.request that is never ended (Node publishes no diagnostics
+      // for it): count the ClientRequests left in the heap instead (the WebSocket client's is gone too).
+      assert.equal(liveInstances('ClientRequest'), 0, 'a ClientRequest is still reachable from the tunnel')
     }
     // The tunnel itself still works after the collection.
     client.send('after gc')

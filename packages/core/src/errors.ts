@@ -15,15 +15,26 @@ export const SwyUpstreamTimeoutError = defineError('SWY_ERR_UPSTREAM_TIMEOUT', '
 export const SwyUpstreamProtocolError = defineError('SWY_ERR_UPSTREAM_PROTOCOL', 'Upstream of cluster "%s" answered badly: %s', 502)
 export const SwyFilterError = defineError('SWY_ERR_FILTER', 'Filter "%s" failed: %s', 500)
 export const SwyShuttingDownError = defineError('SWY_ERR_SHUTTING_DOWN', 'The server is shutting down', 503)
+/** Headers on their way to the wire failed `checkHeaders` (a filter's mutation, usually): answered 500, or reset. */
+export const SwyInvalidHeaderError = defineError('SWY_ERR_INVALID_HEADER', 'Invalid header %s on the way to the %s: %s', 500)
 export const SwyUpstreamOverflowError = defineError('SWY_ERR_UPSTREAM_OVERFLOW', 'Cluster "%s" is over its %s circuit breaker', 503)
 
 /** Companion plugins register with core through its API; a clash or a bad registration fails `app.ready()`. */
 export const SwyCompanionError = defineError('SWY_ERR_COMPANION', 'Plugin %s cannot register with @switchyard/core: %s', 500)
+
+/** Cluster manager: options the schema cannot check, runtime endpoint updates, and what hosts do to streams. */
+export const SwyClusterOptionsError = defineError('SWY_ERR_CLUSTER_OPTIONS', 'Invalid option of cluster "%s": %s: %s', 500)
+/** A warning (logged once per cluster, never thrown): a hashing cluster behind a route with no hash policy. */
+export const SwyHashPolicyMissingError = defineError('SWY_ERR_HASH_POLICY_MISSING', 'Cluster "%s" uses %s but route %s has no upstream.hashPolicy: each request gets a random endpoint', 500)
+export const SwyUpstreamHostUnhealthyError = defineError('SWY_ERR_UPSTREAM_HOST_UNHEALTHY', 'Endpoint %s of cluster "%s" turned %s: its open streams are closed', 503)
+export const SwyUpstreamHostRemovedError = defineError('SWY_ERR_UPSTREAM_HOST_REMOVED', 'Endpoint %s was removed from cluster "%s" and its streams did not end within drainTimeout (%dms)', 503)
 
 /** Every code this package can raise; the README's Errors table is checked against it. */
 export const errorCodes = [
   'SWY_ERR_PLUGIN_OPTIONS', 'SWY_ERR_ROUTE_OPTIONS', 'SWY_ERR_DUPLICATE_UPGRADE_TYPE', 'SWY_ERR_UNKNOWN_CLUSTER',
   'SWY_ERR_WEBSOCKET_TCP_MISSING', 'SWY_ERR_UPGRADE_NOT_ALLOWED', 'SWY_ERR_UPSTREAM_CONNECT',
   'SWY_ERR_NO_HEALTHY_UPSTREAM', 'SWY_ERR_UPSTREAM_TIMEOUT', 'SWY_ERR_UPSTREAM_PROTOCOL', 'SWY_ERR_FILTER',
-  'SWY_ERR_SHUTTING_DOWN', 'SWY_ERR_UPSTREAM_OVERFLOW', 'SWY_ERR_COMPANION'
+  'SWY_ERR_SHUTTING_DOWN', 'SWY_ERR_UPSTREAM_OVERFLOW', 'SWY_ERR_COMPANION', 'SWY_ERR_CLUSTER_OPTIONS',
+  'SWY_ERR_HASH_POLICY_MISSING', 'SWY_ERR_UPSTREAM_HOST_UNHEALTHY', 'SWY_ERR_UPSTREAM_HOST_REMOVED',
+  'SWY_ERR_INVALID_HEADER'
 ] as const

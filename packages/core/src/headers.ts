@@ -74,22 +74,30 @@ export function stripH2cUpgrade (req: IncomingMessage): boolean {
   return true
 }
 
-/** Hop-by-hop headers never forwarded on an upgrade's upstream request (Envoy's H1 codec): `Upgrade` and `Connection` stay. */
-const upgradeRequestDropped = ['transfer-encoding', 'keep-alive', 'proxy-connection', 'te']
+/**
+ * Connection-specific header fields (RFC 9110 §7.6.1), which HTTP/2 forbids (RFC 9113 §8.2.2): the one list
+ * every hop-by-hop rule below is made of.
+ */
+export const connectionSpecificHeaders: ReadonlySet<string> = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'http2-settings'
+])
 
 /**
- * Connection-specific request headers (RFC 9110 §7.6.1, RFC 9113 §8.2.2): never forwarded on a plain
- * request, never sent on HTTP/2. `expect` is answered by this hop (Node sends the 100 Continue).
+ * Dropped from an upgrade's upstream request (Envoy's HTTP/1 codec): the connection-specific fields
+ * except `Upgrade` and `Connection`, which make it an upgrade (`HTTP2-Settings` goes with h2c, earlier).
  */
-export const hopByHopRequest = ['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade', 'http2-settings', 'expect']
+export const upgradeHopByHop: readonly string[] = ['transfer-encoding', 'keep-alive', 'proxy-connection', 'te']
+
+/** Never forwarded on a plain request; `expect` is answered by this hop (Node sends the 100 Continue). */
+export const hopByHopRequest: readonly string[] = [...connectionSpecificHeaders, 'expect']
 
 /** Request headers for the upstream leg of an HTTP/1.1 upgrade: `Upgrade`/`Connection` kept, `Content-Length` as sent. */
 export function sanitizeUpgradeRequestHeaders (headers: Headers): void {
-  for (const key of upgradeRequestDropped) delete headers[key]
+  for (const key of upgradeHopByHop) delete headers[key]
 }
 
 /** Response hop-by-hop headers, dropped before a plain response is relayed (RFC 9110 §7.6.1). */
-export const hopByHopResponse = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer'])
+export const hopByHopResponse: ReadonlySet<string> = new Set([...connectionSpecificHeaders, 'trailer'])
 
 /** Appends the peer address to `x-forwarded-for` and sets `x-forwarded-proto` (Envoy with `use_remote_address`). */
 export function addForwardingHeaders (headers: Headers, remoteAddress: string | undefined, proto: 'http' | 'https'): void {
@@ -101,7 +109,10 @@ export function addForwardingHeaders (headers: Headers, remoteAddress: string | 
   headers['x-forwarded-proto'] = proto
 }
 
-/** Serialises a response or request head; arrays become repeated lines. Values with CR/LF are refused. */
+/**
+ * Serialises a response or request head; arrays become repeated lines. Headers from filters have been
+ * through `checkHeaders`; a value with CR, LF or NUL is still refused here, the last line before the wire.
+ */
 export function serializeHeaders (headers: Headers): string {
   let out = ''
   for (const key in headers) {
@@ -119,4 +130,29 @@ function checkValue (value: string | number): string {
   const s = String(value)
   if (/[\r\n\0]/.test(s)) throw new Error('header value contains CR, LF or NUL')
   return s
+}
+
+/** RFC 9110 §5.1: a field name is a token. */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+/** RFC 9110 §5.5: a field value has no CR, LF, NUL or other control character but HTAB. */
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/
+
+/**
+ * The one check of headers on their way to the wire (after the filters, before a transport or the
+ * downstream writes them): a name that is not a token, or a value with CR, LF or another control
+ * character, would split a head or make Node throw where the stream cannot answer. Returns the first
+ * problem (`name` quoted for a log line), or null. Values may be numbers (a filter's `content-length: 5`).
+ */
+export function checkHeaders (headers: Headers): { key: string, name: string, reason: string } | null {
+  for (const key in headers) {
+    const name = JSON.stringify(key.slice(0, 64))
+    if (!TOKEN.test(key)) return { key, name, reason: 'the name is not a token' }
+    const value = headers[key] as unknown
+    const values = Array.isArray(value) ? value as unknown[] : [value]
+    for (const v of values) {
+      if (typeof v !== 'string' && typeof v !== 'number') return { key, name, reason: 'the value is not a string' }
+      if (BAD_VALUE.test(String(v))) return { key, name, reason: 'the value has CR, LF, NUL or another control character' }
+    }
+  }
+  return null
 }

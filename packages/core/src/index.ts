@@ -3,7 +3,7 @@ import { Agent } from 'undici'
 import type { FastifyInstance, RouteOptions } from 'fastify'
 import './fastify-augment.js'
 import { checkPluginOptions, type SwitchyardOptions } from './plugin-options.js'
-import { Cluster } from './cluster.js'
+import { Cluster } from './cluster/cluster.js'
 import { Runtime } from './runtime.js'
 import { Stats } from './stats.js'
 import { AppState } from './app-state.js'
@@ -67,7 +67,8 @@ async function switchyard (fastify: FastifyInstance, options: SwitchyardOptions)
   fastify.decorate('switchyard', {
     stats: () => stats.snapshot(),
     prometheus: () => toPrometheus(stats.records()),
-    runtime: app.runtime
+    runtime: app.runtime,
+    clusters: { get: (name: string) => clusters.get(name) }
   })
 
   const registry = new RouteRegistry(fastify, app)
@@ -127,5 +128,5 @@ export type { Filter, FilterContext, FilterResult, CloseReason } from './filter/
 export type { Headers } from './headers.js'
 export type { SwitchyardOptions, UpgradeConfig, ClusterOptions } from './plugin-options.js'
 export type { SwitchyardRouteOptions, UpstreamOptions, RouteUpgradeConfig, RedirectOptions } from './route-options.js'
-export type { SwitchyardDecorator } from './fastify-augment.js'
+export type { SwitchyardDecorator, SwitchyardCluster } from './fastify-augment.js'
 export * as errors from './errors.js'

@@ -7,8 +7,9 @@ import { addForwardingHeaders, firstValue, headersFromRaw, headerTokens, hopByHo
 import { rewriteHost, rewritePath } from './route-action.js'
 import type { AppState } from './app-state.js'
 import type { RouteState } from './route-state.js'
-import type { Cluster, Host } from './cluster.js'
-import { Router, type Attempt, type AttemptEvents, type RouterFailure } from './router/router.js'
+import type { Cluster } from './cluster/cluster.js'
+import type { Host } from './cluster/host.js'
+import { hashInputOf, Router, type Attempt, type AttemptEvents, type RouterFailure } from './router/router.js'
 import { routeTimeout } from './router/retry-policy.js'
 import { SwyUpstreamProtocolError } from './errors.js'
 
@@ -61,7 +62,9 @@ export class PlainStream implements ChainOwner {
       // breaker is the agent's per-origin cap, not a connection per attempt.
       connectionPerAttempt: false,
       log: request.log,
-      owner: this
+      owner: this,
+      hashOf: route.hashOf,
+      hashInput: () => hashInputOf(request)
     })
     reply.raw.once('close', () => this.#close())
   }
@@ -170,6 +173,7 @@ export class PlainStream implements ChainOwner {
 
   routerFailed (failure: RouterFailure): void {
     this.#request.log.warn({ err: failure.error, code: failure.error.code }, 'upstream request failed')
+    this.chain.responseFlags = failure.responseFlag
     const body = failure.body === '' ? undefined : Buffer.from(failure.body)
     const headers: Record<string, string> = { ...failure.headers }
     if (body !== undefined) headers['content-type'] = 'text/plain'
@@ -211,6 +215,7 @@ export class PlainStream implements ChainOwner {
     if (!this.chain.responseDataPassthrough) delete headers['content-length']
     const stream = res.body
     this.#upstreamBody = stream
+    this.#router.decorateResponse(headers)
     this.chain.responseHeaders(res.statusCode, headers, false)
     stream.on('data', (chunk: Buffer) => {
       if (!this.chain.responseData(chunk, false)) stream.pause()

@@ -1,6 +1,6 @@
 import type { UpstreamOptions } from './route-options.js'
 import type { Runtime } from './runtime.js'
-import type { Endpoint } from './cluster.js'
+import type { Endpoint } from './cluster/endpoint.js'
 import type { Headers } from './headers.js'
 
 /**

@@ -2,6 +2,25 @@ import Type, { type Static } from 'typebox'
 import { compileCheck } from './schema-check.js'
 
 const Millis = Type.Integer({ minimum: 0, description: 'milliseconds' })
+const Token = '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$'
+const Terminal = Type.Optional(Type.Boolean())
+
+/** Envoy's RouteAction.hash_policy, for `ringHash` and `maglev` clusters: the first entry that yields a value is hashed. */
+export const HashPolicySchema = Type.Array(Type.Union([
+  Type.Object({ header: Type.String({ pattern: Token }), terminal: Terminal }, { additionalProperties: false }),
+  Type.Object({
+    cookie: Type.Object({
+      name: Type.String({ pattern: Token }),
+      // Given: a request without the cookie gets one generated (`Max-Age` = ttl in seconds; 0 = session cookie).
+      ttl: Type.Optional(Millis),
+      path: Type.Optional(Type.String({ pattern: '^/[^;\\s\\0]*$' }))
+    }, { additionalProperties: false }),
+    terminal: Terminal
+  }, { additionalProperties: false }),
+  Type.Object({ sourceIp: Type.Literal(true), terminal: Terminal }, { additionalProperties: false }),
+  Type.Object({ queryParameter: Type.String({ minLength: 1 }), terminal: Terminal }, { additionalProperties: false })
+]), { minItems: 1 })
+export type HashPolicy = Static<typeof HashPolicySchema>
 
 export const UpstreamSchema = Type.Object({
   cluster: Type.Optional(Type.String({ minLength: 1 })),
@@ -27,7 +46,8 @@ export const UpstreamSchema = Type.Object({
   mirror: Type.Optional(Type.Object({
     cluster: Type.String({ minLength: 1 }),
     percent: Type.Optional(Type.Number({ minimum: 0, maximum: 100 }))
-  }, { additionalProperties: false }))
+  }, { additionalProperties: false })),
+  hashPolicy: Type.Optional(HashPolicySchema)
 }, { additionalProperties: false })
 export type UpstreamOptions = Static<typeof UpstreamSchema>
 

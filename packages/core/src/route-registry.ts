@@ -3,6 +3,7 @@ import type { FastifyInstance, RouteOptions } from 'fastify'
 import type { IncomingMessage } from 'node:http'
 import { checkRouteOptions, type SwitchyardRouteOptions } from './route-options.js'
 import { clustersOf, routePrefix } from './route-action.js'
+import { compileHashPolicy } from './cluster/hash-policy.js'
 import type { AppState } from './app-state.js'
 import type { RouteState } from './route-state.js'
 import {
@@ -78,6 +79,10 @@ export class RouteRegistry {
       if (own.upstream.cluster === undefined && own.upstream.weightedClusters === undefined) {
         this.errors.push(new SwyRouteOptionsError(where, 'upstream', 'needs cluster or weightedClusters'))
       }
+      // Ring hash and maglev without a hash policy pick at random: logged once per cluster, not refused.
+      if (own.upstream.hashPolicy === undefined) {
+        for (const name of clustersOf(own.upstream)) this.#core.clusters.get(name)?.warnMissingHashPolicy(where)
+      }
     }
     if (own.useWebsocket === true) this.#legacyRoutes.push(where)
     return {
@@ -88,7 +93,8 @@ export class RouteRegistry {
       useWebsocket: own.useWebsocket === true,
       redirect: own.redirect,
       prefix: routePrefix(routeOptions.url),
-      rawUpgradeConfigs: own.upgradeConfigs
+      rawUpgradeConfigs: own.upgradeConfigs,
+      hashOf: own.upstream?.hashPolicy === undefined ? undefined : compileHashPolicy(own.upstream.hashPolicy)
     }
   }
 

@@ -1,4 +1,5 @@
 import type { RedirectOptions, RouteUpgradeConfig, UpstreamOptions } from './route-options.js'
+import type { HashFunction } from './cluster/hash-policy.js'
 
 /** A route as Switchyard sees it, captured in `onRoute` (Fastify does not keep custom route options for request time). */
 export interface RouteState {
@@ -11,4 +12,6 @@ export interface RouteState {
   /** Static prefix of the route path, replaced by `prefixRewrite`. */
   prefix: string
   rawUpgradeConfigs: RouteUpgradeConfig[] | undefined
+  /** `upstream.hashPolicy`, compiled once. */
+  hashOf: HashFunction | undefined
 }

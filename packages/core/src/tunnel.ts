@@ -162,7 +162,14 @@ export class Tunnel {
 
   #sideClosed (side: 'downstream' | 'upstream', other: Duplex): void {
     this.#reason ??= side
-    if (wasReset(side === 'downstream' ? this.downstream : this.upstream)) this.#reset ??= side
+    const closing = side === 'downstream' ? this.downstream : this.upstream
+    if (wasReset(closing)) {
+      // Node closes an HTTP/2 stream reset with CANCEL (or lost with its connection) without an 'error'.
+      this.#reset ??= side
+      this.#error ??= Object.assign(new Error(`HTTP/2 stream reset (code ${(closing as { rstCode?: number }).rstCode})`), {
+        code: 'ERR_HTTP2_STREAM_ERROR', rstCode: (closing as { rstCode?: number }).rstCode
+      })
+    }
     this.#open--
     if (this.#open === 0) {
       this.#finish()
@@ -171,7 +178,6 @@ export class Tunnel {
     if (other.destroyed) return
     // This side ended cleanly, but its last bytes and its end may still be inside a filter chain on their
     // way to the other side: the half-close path ends the other side once they are out, and it goes then.
-    const closing = side === 'downstream' ? this.downstream : this.upstream
     const sink = side === 'downstream' ? this.#toUpstream : this.#toDownstream
     if (sink.buffered === true && closing.readableEnded && this.#reset !== side && !other.writableEnded) {
       other.once('finish', () => other.destroy())

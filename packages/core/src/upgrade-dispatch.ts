@@ -144,10 +144,11 @@ export class UpgradeDispatch {
   /** Hands the upgrade to the first foreign listener that takes the socket. */
   #offerForeign (req: IncomingMessage, socket: Duplex, head: Buffer, websocketRoute: boolean): boolean {
     // @fastify/websocket answers every upgrade it sees; give it only the routes that are its own.
-    const candidates = this.#foreign.filter(fn => (fn.name === 'onUpgrade') === websocketRoute)
+    const candidates = this.#foreign.filter(fn => isFastifyWebsocketListener(fn) === websocketRoute)
     for (const fn of candidates) {
+      const before = attachments(socket)
       fn(req, socket, head)
-      if ((socket as { _httpMessage?: unknown })._httpMessage != null || socket.destroyed || socket.listenerCount('data') > 0) {
+      if (socket.destroyed || attachments(socket) > before) {
         socket.removeListener('error', destroyOnError)
         if (socket.listenerCount('error') === 0) socket.on('error', noop)
         return true
@@ -155,6 +156,26 @@ export class UpgradeDispatch {
     }
     return false
   }
+}
+
+/**
+ * True for `@fastify/websocket`'s `'upgrade'` listener. The plugin exposes no reference to it (its
+ * decorators are `websocketServer` and `injectWS`), and its listener answers every upgrade it is given
+ * (404 or 400 for routes not its own), so it must be told apart from other plugins' listeners: by the
+ * name of its function, `onUpgrade` (@fastify/websocket 11). `test/plugin/coexistence.test.ts` fails if a
+ * release renames it.
+ */
+export function isFastifyWebsocketListener (fn: UpgradeListener): boolean {
+  return fn.name === 'onUpgrade'
+}
+
+/**
+ * How many listeners hang on a socket's 'data' and 'close': a listener that takes an upgraded socket
+ * attaches to it (`ServerResponse#assignSocket` listens for 'close', ws for 'data'), one that declines
+ * leaves it as it was. Public counts, rather than Node's private `_httpMessage`.
+ */
+function attachments (socket: Duplex): number {
+  return socket.listenerCount('data') + socket.listenerCount('close')
 }
 
 function hasBody (req: IncomingMessage): boolean {

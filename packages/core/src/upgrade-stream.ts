@@ -8,8 +8,9 @@ import { Tunnel, streamSink, type TunnelSink } from './tunnel.js'
 import type { Downstream } from './downstream.js'
 import type { AppState } from './app-state.js'
 import type { RouteState } from './route-state.js'
-import type { Cluster, Host } from './cluster.js'
-import { Router, type Attempt, type AttemptEvents, type RouterFailure } from './router/router.js'
+import type { Cluster } from './cluster/cluster.js'
+import type { Host } from './cluster/host.js'
+import { hashInputOf, Router, type Attempt, type AttemptEvents, type RouterFailure } from './router/router.js'
 import { routeTimeout } from './router/retry-policy.js'
 import { tunnelCloseChannel, upgradeStartChannel } from './diagnostics.js'
 import { SwyUpstreamProtocolError } from './errors.js'
@@ -59,7 +60,9 @@ export class UpgradeStream implements ChainOwner {
       timeout: routeTimeout(route.upstream),
       connectionPerAttempt: true,
       log: request.log,
-      owner: this
+      owner: this,
+      hashOf: route.hashOf,
+      hashInput: () => hashInputOf(request)
     })
     this.chain = new FilterChain({
       filters,
@@ -167,35 +170,30 @@ export class UpgradeStream implements ChainOwner {
     rewriteHost(headers, upstream, endpoint)
     const path = rewritePath(this.#request.raw.url ?? '/', this.#route.prefix, upstream.prefixRewrite)
     // Every upstream connection of an upgrade is destroyed when it ends: none is ever reused.
-    let destroyCounted = false
-    const countDestroy = (): void => {
-      if (destroyCounted) return
-      destroyCounted = true
-      core.stats.cluster(cluster.name, 'upstream_cx_destroy')
-    }
+    const destroyed = new DestroyCount(core, cluster.name)
     const pending = transport.open({
       cluster, endpoint, method: this.#request.raw.method ?? 'GET', path, upgradeType: this.#upgradeType, headers
     }, {
       accepted: (resHeaders, socket, head) => {
         if (!events.answered(101)) { socket.destroy(); return }
-        socket.once('close', countDestroy)
+        socket.once('close', destroyed.count)
         this.#onAccepted(resHeaders, socket, head)
       },
       response: (status, resHeaders, body) => {
         // A 4xx/5xx is an ordinary response (Envoy may pool its connection: no upstream_cx_destroy); any
         // other non-101 answer to an upgrade costs the connection. Ours is closed either way, never reused.
-        if (status < 400 || status > 599) body.once('close', countDestroy)
+        if (status < 400 || status > 599) body.once('close', destroyed.count)
         if (!events.answered(status)) { body.destroy(); return }
         this.#onResponse(status, resHeaders, body)
       },
       failed: (error, phase) => {
-        if (phase === 'reset') countDestroy()
+        if (phase === 'reset') destroyed.count()
         events.failed(phase === 'connect' ? 'connect-failure' : phase, error)
       }
     })
     return {
       abort: () => {
-        countDestroy()
+        destroyed.count()
         pending.abort()
       }
     }
@@ -208,6 +206,7 @@ export class UpgradeStream implements ChainOwner {
       this.#request.log.warn({ err: error, code: error.code }, 'upstream connection failed')
     }
     this.#closeError ??= error
+    this.chain.responseFlags = failure.responseFlag
     const body = failure.body === '' ? undefined : Buffer.from(failure.body)
     const headers: Record<string, string> = { ...failure.headers }
     if (body !== undefined) headers['content-type'] = 'text/plain'
@@ -229,6 +228,7 @@ export class UpgradeStream implements ChainOwner {
     const down = this.#downstream.stream
     down.removeListener('data', this.#onEarlyData)
     down.pause()
+    this.#router.decorateResponse(headers)
     this.chain.responseHeaders(status, headers, false)
     body.on('data', (chunk: Buffer) => {
       if (!this.chain.responseData(chunk, false)) body.pause()
@@ -261,6 +261,7 @@ export class UpgradeStream implements ChainOwner {
     const toUpstream: TunnelSink = chain.requestDataPassthrough
       ? streamSink(socket)
       : { write: (c) => chain.requestData(c, false), end: () => { chain.requestData(EMPTY, true) }, buffered: true }
+    this.#router.decorateResponse(headers)
     chain.responseHeaders(101, headers, false)
     // A filter may answer the 101 with a local reply: the stream then ends through its close listener.
     if (this.#phase !== 'tunnel') { socket.destroy(); return }
@@ -404,6 +405,20 @@ export class UpgradeStream implements ChainOwner {
         error
       })
     }
+  }
+}
+
+/**
+ * Counts `upstream_cx_destroy` once for one upstream connection. An object of its own, not a closure of
+ * `openAttempt`: a listener left on a tunnel's socket must not keep the attempt's HTTP exchange alive.
+ */
+class DestroyCount {
+  #done = false
+  constructor (readonly app: AppState, readonly cluster: string) {}
+  count = (): void => {
+    if (this.#done) return
+    this.#done = true
+    this.app.stats.cluster(this.cluster, 'upstream_cx_destroy')
   }
 }
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { chooseCluster, rewriteHost, rewritePath, routePrefix } from '../src/route-action.ts'
-import { parseEndpoint } from '../src/cluster.ts'
+import { parseEndpoint } from '../src/cluster/endpoint.ts'
 import { Runtime } from '../src/runtime.ts'
 
 function sequence (...values: number[]): () => number {

@@ -32,6 +32,8 @@ export interface AccessLogLine {
   closedBy: ClosedBy
   /** `end` (a half-close), `complete` (a plain response finished), `local_reply`, or the error's code. */
   reason: string
+  /** Envoy's `%RESPONSE_FLAGS%` when the proxy answered itself: `UH`, `UO`, `UF`, `UC`, `UT` or `UPE`. */
+  responseFlags?: string
   /** With the WebSocket frame-limit filter in the same chain: messages each way. */
   websocketMessages?: WebSocketMessageCounts
 }
@@ -110,6 +112,8 @@ export function createAccessLogFilter (options: AccessLogOptions = {}): Filter {
         closedBy: rec.closedBy ?? 'unknown',
         reason: rec.reason ?? 'closed'
       }
+      const flags = ctx.responseFlags
+      if (flags !== undefined && flags !== '-') line.responseFlags = flags
       const counts = ctx.state[websocketMessagesKey] as WebSocketMessageCounts | undefined
       if (counts !== undefined) line.websocketMessages = { ...counts }
       ;(options.logger ?? ctx.log).info(line, message)

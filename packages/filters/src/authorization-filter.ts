@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { FilterStatus, type Filter, type FilterContext, type Headers } from '@switchyard/core'
+import { firstValue } from '@switchyard/core/internal'
 import type { FastifyRequest } from 'fastify'
 import { SwyFilterOptionsError } from './errors.js'
 
@@ -64,7 +65,7 @@ export function createAuthorizationFilter (options: AuthorizationOptions): Filte
       const bearer = bearerOf(headers.authorization)
       if (bearer !== undefined && tokens.has(sha(bearer))) return FilterStatus.Continue
       const rawKey = keyHeader === undefined ? undefined : headers[keyHeader]
-      const key = Array.isArray(rawKey) ? rawKey[0] : rawKey
+      const key = firstValue(rawKey)
       if (key !== undefined && keys.has(sha(key))) return FilterStatus.Continue
       if (verify !== undefined) {
         const decision = verify(ctx.request, headers)
@@ -78,7 +79,7 @@ export function createAuthorizationFilter (options: AuthorizationOptions): Filte
 
 /** The token of `Authorization: Bearer <token>` (RFC 6750 §2.1; the scheme is case-insensitive). */
 function bearerOf (value: string | string[] | undefined): string | undefined {
-  const v = Array.isArray(value) ? value[0] : value
+  const v = firstValue(value)
   if (v === undefined) return undefined
   const m = /^bearer +(\S+)\s*$/i.exec(v)
   return m === null ? undefined : m[1]

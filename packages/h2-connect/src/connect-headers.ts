@@ -1,14 +1,9 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2'
-import { headerTokens, type Headers } from '@switchyard/core/internal'
+import { connectionSpecificHeaders as connectionSpecific, firstValue as first, headerTokens, type Headers } from '@switchyard/core/internal'
 
 /** The private header that carries the original method across an HTTP/2 hop (`preserveMethod`). */
 export const METHOD_CARRIER = 'x-switchyard-original-method'
 
-/**
- * Connection-specific headers: never sent on HTTP/2 (RFC 9113 §8.2.2), never relayed on a 101 or a
- * 200 to CONNECT. `host` becomes `:authority` on the way to HTTP/2.
- */
-const connectionSpecific = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'http2-settings'])
 
 /** What an HTTP/1.1 upgrade becomes on an HTTP/2 hop. */
 export interface ExtendedConnectTarget {
@@ -107,8 +102,4 @@ export function fromExtendedConnect (rawHeaders: readonly string[], protocol: st
   }
   raw.push('upgrade', protocol, 'connection', 'upgrade')
   return { method, upgradeType: protocol.toLowerCase(), rawHeaders: raw }
-}
-
-function first (value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value
 }

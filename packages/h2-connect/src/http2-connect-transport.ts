@@ -1,6 +1,6 @@
 import { constants, type ClientHttp2Stream } from 'node:http2'
 import type { FastifyBaseLogger } from 'fastify'
-import type { PendingUpgrade, UpgradeEvents, UpgradeRequest, UpgradeTransport } from '@switchyard/core/internal'
+import type { PendingUpgrade, Stats, UpgradeEvents, UpgradeRequest, UpgradeTransport } from '@switchyard/core/internal'
 import { acceptedAsUpgrade, METHOD_CARRIER, plainHeaders, toExtendedConnect } from './connect-headers.js'
 import { SessionPool, type PooledSession } from './session-pool.js'
 import { acceptFor, type GeneratedKeys } from './websocket-key.js'
@@ -8,8 +8,17 @@ import { SwyH2ConnectProtocolDisabledError, SwyH2SessionError } from './errors.j
 
 const EMPTY = Buffer.alloc(0)
 
+/**
+ * Reset codes by which a peer refuses a stream it has not processed, so it is safe to send again
+ * (RFC 9113 §8.7: REFUSED_STREAM, and streams beyond a GOAWAY's last id; Node's server answers
+ * ENHANCE_YOUR_CALM to a stream it refuses for its session memory).
+ */
+const REFUSALS = new Set<number>([constants.NGHTTP2_REFUSED_STREAM, constants.NGHTTP2_ENHANCE_YOUR_CALM])
+
 export interface Http2ConnectTransportOptions {
   log: FastifyBaseLogger
+  /** Where `upstream_rq_retry` and `upstream_cx_destroy_remote_with_active_rq` are counted, per cluster. */
+  stats?: Stats
   /** Carry a non-GET method across the hop in `x-switchyard-original-method`. */
   preserveMethod: boolean
   keys: GeneratedKeys
@@ -21,13 +30,16 @@ export interface Http2ConnectTransportOptions {
  * 101 for core); any other status is relayed untouched and no tunnel opens.
  */
 export class Http2ConnectTransport implements UpgradeTransport {
-  readonly pool = new SessionPool()
+  readonly pool: SessionPool
   readonly #log: FastifyBaseLogger
+  readonly #stats: Stats | undefined
   readonly #preserveMethod: boolean
   readonly #keys: GeneratedKeys
 
   constructor (options: Http2ConnectTransportOptions) {
+    this.pool = new SessionPool({ stats: options.stats })
     this.#log = options.log
+    this.#stats = options.stats
     this.#preserveMethod = options.preserveMethod
     this.#keys = options.keys
   }
@@ -102,20 +114,27 @@ export class Http2ConnectTransport implements UpgradeTransport {
       stream = s
       lease.open++
       s.on('error', noop)
+      let answered = false
       s.once('close', () => {
         lease.open--
+        const code = s.rstCode ?? constants.NGHTTP2_NO_ERROR
+        // Refused or reset by the peer before its answer: the session takes no new stream (Envoy drains a
+        // connection its peer misbehaves on); the ones open on it finish.
+        if (!done && !answered && code !== constants.NGHTTP2_NO_ERROR) this.pool.retire(lease)
         this.pool.release(lease)
         if (done) return
-        // RFC 9113 §8.7: a stream refused (or beyond a GOAWAY's last id) was not processed; safe to retry.
-        if (s.rstCode === constants.NGHTTP2_REFUSED_STREAM && !retried) {
+        // A refused stream never reached the app: sent once more, on a fresh connection.
+        if (REFUSALS.has(code) && !retried) {
           retried = true
           stream = undefined
+          this.#stats?.cluster(cluster.name, 'upstream_rq_retry')
           attempt()
           return
         }
         fail(s.errored ?? new Error(`HTTP/2 stream closed before an answer (code ${s.rstCode ?? '?'})`), 'reset')
       })
       s.once('response', (resHeaders) => {
+        answered = true
         if (!finish()) { s.close(constants.NGHTTP2_CANCEL); return }
         const status = Number(resHeaders[':status'])
         if (status === 200) {

@@ -7,35 +7,27 @@ import { KeyCheckingTransport } from './key-checking-transport.js'
 import { createConnectListener } from './extended-connect-listener.js'
 import { METHOD_CARRIER } from './connect-headers.js'
 import { GeneratedKeys } from './websocket-key.js'
+import { ListenerLimits } from './listener-limits.js'
+import { checkH2ConnectOptions, DEFAULT_MAX_CONCURRENT_STREAMS, defaultSessionMemory, type H2ConnectOptions } from './plugin-options.js'
 import { SwyH2OptionsError } from './errors.js'
 
 const PLUGIN = '@switchyard/h2-connect'
 
-/** Options of `@switchyard/h2-connect`. */
-export interface H2ConnectOptions {
-  /**
-   * Carry the original method across HTTP/2 hops (`x-switchyard-original-method`) and restore it on the
-   * far side, so a POST upgrade stays a POST. Needs `true` on both ends. Default `false`: Envoy's
-   * documented flaw, the method is `GET` after the downgrade.
-   */
-  preserveMethod?: boolean
-}
+export type { H2ConnectOptions } from './plugin-options.js'
 
 async function h2Connect (fastify: FastifyInstance, options: H2ConnectOptions): Promise<void> {
   const opts = options ?? {}
-  for (const key of Object.keys(opts)) {
-    if (key !== 'preserveMethod') throw new SwyH2OptionsError(key, 'unknown option')
-  }
-  if (opts.preserveMethod !== undefined && typeof opts.preserveMethod !== 'boolean') {
-    throw new SwyH2OptionsError('preserveMethod', 'must be a boolean')
-  }
+  const problem = checkH2ConnectOptions(opts)
+  if (problem !== null) throw new SwyH2OptionsError(problem.field, problem.reason)
   const preserveMethod = opts.preserveMethod === true
+  const maxConcurrentStreams = opts.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_STREAMS
+  const maxSessionMemory = opts.maxSessionMemory ?? defaultSessionMemory(maxConcurrentStreams)
   const core = appStateOf(fastify)
   if (core === undefined) throw new SwyH2OptionsError('(plugin)', '@switchyard/core must be registered first')
   const keys = new GeneratedKeys()
 
   // Upstream side: `protocol: 'http2'` clusters carry upgrades as extended CONNECT.
-  core.registerTransport('http2', new Http2ConnectTransport({ log: core.log, preserveMethod, keys }), PLUGIN)
+  core.registerTransport('http2', new Http2ConnectTransport({ log: core.log, stats: core.stats, preserveMethod, keys }), PLUGIN)
   core.decorateTransport('http1', (http1) => new KeyCheckingTransport(http1, keys, core.log), PLUGIN)
 
   // The carrier is ours: whatever a client sends under that name is dropped before anything reads it.
@@ -50,7 +42,10 @@ async function h2Connect (fastify: FastifyInstance, options: H2ConnectOptions): 
     server.on('connect', onConnect)
     // RFC 8441 §3: SETTINGS_ENABLE_CONNECT_PROTOCOL = 1, sent by each side that accepts extended CONNECT.
     server.updateSettings({ enableConnectProtocol: true })
+    const limits = new ListenerLimits(server, { maxConcurrentStreams, maxSessionMemory, stats: core.stats, log: core.log })
+    limits.attach()
     fastify.addHook('onClose', async () => {
+      limits.detach()
       server.removeListener('connect', onConnect)
       server.updateSettings({ enableConnectProtocol: false })
     })

@@ -1,26 +1,31 @@
 import http2, { type ClientHttp2Session } from 'node:http2'
-import type { Cluster, Endpoint } from '@switchyard/core/internal'
+import type { Cluster, Endpoint, Stats } from '@switchyard/core/internal'
 
 type Ready = (error?: Error) => void
 
 /**
  * One HTTP/2 connection to an endpoint. `slots` counts streams reserved or open on it; it takes new
- * streams until the peer's SETTINGS_MAX_CONCURRENT_STREAMS is reached, and none once it received a
- * GOAWAY or closed (RFC 9113 §6.8: streams already open may finish).
+ * streams until the peer's SETTINGS_MAX_CONCURRENT_STREAMS is reached, and none once it is draining:
+ * it received a GOAWAY, closed, or was retired after the peer refused or reset a stream before its
+ * response (RFC 9113 §6.8: streams already open may finish).
  */
 export class PooledSession {
   readonly session: ClientHttp2Session
   readonly key: string
+  readonly clusterName: string
   /** The peer's first SETTINGS arrived (RFC 8441 §3: only then is `:protocol` allowed). */
   settled = false
   draining = false
   slots = 0
   open = 0
+  /** `upstream_cx_destroy_remote_with_active_rq` was counted for this connection. */
+  countedRemote = false
   #error: Error | undefined
   #waiters: Ready[] = []
 
-  constructor (key: string, session: ClientHttp2Session) {
+  constructor (key: string, clusterName: string, session: ClientHttp2Session) {
     this.key = key
+    this.clusterName = clusterName
     this.session = session
   }
 
@@ -49,10 +54,10 @@ export class PooledSession {
 }
 
 export interface SessionPoolOptions {
-  /** ms to wait for a connection and the peer's SETTINGS before giving up; default: the cluster's connectTimeout. */
-  connectTimeout?: number
-  /** ms a session with no stream stays open. */
+  /** ms a session with no stream stays open (the wait for a connection and SETTINGS is the cluster's `connectTimeout`). */
   idleTimeout?: number
+  /** Where `upstream_cx_destroy_remote_with_active_rq` is counted, per cluster. */
+  stats?: Stats
 }
 
 /**
@@ -63,10 +68,12 @@ export interface SessionPoolOptions {
 export class SessionPool {
   readonly #sessions = new Map<string, PooledSession[]>()
   readonly #idleTimeout: number
+  readonly #stats: Stats | undefined
   #closed = false
 
   constructor (options: SessionPoolOptions = {}) {
     this.#idleTimeout = options.idleTimeout ?? 60_000
+    this.#stats = options.stats
   }
 
   /** Reserves a stream slot on a session to `endpoint`, opening one when none has room. */
@@ -86,6 +93,20 @@ export class SessionPool {
   /** Gives back a slot reserved by `acquire` (its stream closed, or none was opened). */
   release (pooled: PooledSession): void {
     pooled.slots--
+    if (pooled.draining && pooled.slots === 0 && !pooled.session.closed) pooled.session.close()
+  }
+
+  /**
+   * Takes a session out of the pool because its peer refused or reset a stream before answering it
+   * (REFUSED_STREAM, ENHANCE_YOUR_CALM, any code): a peer that sheds load or lost track of its memory
+   * would refuse every later stream too. Its open streams finish; it closes with the last one (as after
+   * a GOAWAY, RFC 9113 §6.8), and new streams go to a fresh connection.
+   */
+  retire (pooled: PooledSession): void {
+    this.#countRemote(pooled)
+    pooled.draining = true
+    this.#forget(pooled)
+    if (pooled.slots === 0 && !pooled.session.closed) pooled.session.close()
   }
 
   /** Every session at once (app close): open streams on them are reset. */
@@ -109,7 +130,7 @@ export class SessionPool {
       // 1,000 tunnels and more on one connection: room for their headers and buffered frames.
       maxSessionMemory: 64
     })
-    const pooled = new PooledSession(key, session)
+    const pooled = new PooledSession(key, cluster.name, session)
     const timer = setTimeout(() => {
       session.destroy(Object.assign(new Error(`no HTTP/2 SETTINGS within ${cluster.connectTimeout}ms`), { code: 'ETIMEDOUT' }))
     }, cluster.connectTimeout)
@@ -120,11 +141,13 @@ export class SessionPool {
     session.on('error', (err) => pooled.settle(err))
     session.on('goaway', () => {
       // RFC 9113 §6.8: no new stream on it; Node lets the open ones finish, then closes it.
+      if (pooled.open > 0) this.#countRemote(pooled)
       pooled.draining = true
       this.#forget(pooled)
     })
     session.once('close', () => {
       clearTimeout(timer)
+      if (pooled.open > 0 && !this.#closed) this.#countRemote(pooled)
       pooled.draining = true
       pooled.settle(Object.assign(new Error('HTTP/2 connection closed'), { code: 'ECONNRESET' }))
       this.#forget(pooled)
@@ -134,6 +157,13 @@ export class SessionPool {
     })
     if (this.#closed) session.destroy()
     return pooled
+  }
+
+  /** Envoy's `upstream_cx_destroy_remote_with_active_rq`: the peer ended the connection's use with requests on it; once per connection. */
+  #countRemote (pooled: PooledSession): void {
+    if (pooled.countedRemote) return
+    pooled.countedRemote = true
+    this.#stats?.cluster(pooled.clusterName, 'upstream_cx_destroy_remote_with_active_rq')
   }
 
   #forget (pooled: PooledSession): void {

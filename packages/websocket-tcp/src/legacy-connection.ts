@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { UpstreamOptions } from '@switchyard/core'
 import {
-  closeSoon, connectEndpoint, Router, Tunnel, tunnelCloseChannel, upgradeStartChannel,
+  closeSoon, connectEndpoint, hashInputOf, Router, Tunnel, tunnelCloseChannel, upgradeStartChannel,
   type AppState, type Attempt, type AttemptEvents, type Cluster, type Downstream, type Host, type RouteState, type RouterFailure
 } from '@switchyard/core/internal'
 import { buildRequestHead } from './request-head.js'
@@ -78,7 +78,9 @@ export class LegacyConnection {
       timeout: 0,
       connectionPerAttempt: true,
       log: request.log,
-      owner: this
+      owner: this,
+      hashOf: route.hashOf,
+      hashInput: () => hashInputOf(request)
     })
   }
 
@@ -95,6 +97,11 @@ export class LegacyConnection {
     down.on('error', this.#onDownstreamError)
     down.on('close', this.#onDownstreamClose)
     this.#router.start()
+  }
+
+  /** Ends the connection at once (its endpoint let go of it). */
+  abort (error: Error): void {
+    this.destroy(error)
   }
 
   /** Ends the connection at once (`app.close()`). */
@@ -236,7 +243,7 @@ export class LegacyConnection {
     this.#upstream!.removeListener('data', this.#onAnswer)
     if (answer.kind === 'switched') {
       this.#events!.answered(101)
-      this.#openPipe(answer.bytes)
+      this.#openPipe(this.#withCookie(answer.bytes, answer.headLength))
     } else {
       this.#events!.answered(answer.head.statusCode)
       this.#refused(answer.head, answer.rest)
@@ -255,6 +262,19 @@ export class LegacyConnection {
     this.#app.stats.cluster(this.#router.cluster!.name, 'upstream_cx_destroy')
     this.#log.debug({ statusCode: head.statusCode, cluster: this.#router.cluster!.name }, 'legacy websocket: upstream refused the upgrade; not tunnelling')
     relayRefusal(this.#upstream!, this.#down, (c) => this.#toClient(c), head, rest, this.#request!.raw.method ?? 'GET', this.#log)
+  }
+
+  /**
+   * The 101's head with the sticky cookie of the route's hash policy added (a `Set-Cookie` line before the
+   * blank line), as the router adds it to every answer; the rest of the bytes untouched.
+   */
+  #withCookie (bytes: Buffer, headLength: number): Buffer {
+    const extra: Record<string, string | string[]> = {}
+    this.#router.decorateResponse(extra)
+    const cookie = extra['set-cookie']
+    if (cookie === undefined) return bytes
+    const line = Buffer.from(`Set-Cookie: ${String(cookie)}\r\n\r\n`, 'latin1')
+    return Buffer.concat([bytes.subarray(0, headLength - 2), line, bytes.subarray(headLength)])
   }
 
   // ---- the pipe -----------------------------------------------------------------------------------

@@ -1,13 +1,13 @@
 import type { IncomingMessage } from 'node:http'
 import type { UpstreamOptions } from '@switchyard/core'
-import { addForwardingHeaders, rewriteHost, rewritePath, type Endpoint, type Headers, type RouteState } from '@switchyard/core/internal'
+import { addForwardingHeaders, rewriteHost, rewritePath, upgradeHopByHop, type Endpoint, type Headers, type RouteState } from '@switchyard/core/internal'
 
 /**
  * Hop-by-hop headers never forwarded on an upgrade's upstream request (Envoy's HTTP/1 codec), and the
  * private `x-envoy-original-path`, which only the proxy sets (a client's is never trusted).
  * `Transfer-Encoding: chunked` is kept: the chunked body follows the head, as Envoy ≤1.8 forwarded it.
  */
-const dropped = new Set(['keep-alive', 'proxy-connection', 'te', 'x-envoy-original-path'])
+const dropped = new Set([...upgradeHopByHop.filter(k => k !== 'transfer-encoding'), 'x-envoy-original-path'])
 const forwarding = new Set(['x-forwarded-for', 'x-forwarded-proto'])
 
 /**

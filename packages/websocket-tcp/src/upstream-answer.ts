@@ -5,8 +5,8 @@ export type Answer =
   | { kind: 'incomplete' }
   /** A 1xx other than 101: relayed as sent; the final answer follows. */
   | { kind: 'interim', bytes: Buffer }
-  /** 101: the answer's bytes so far (head and any payload after it) open the pipe. */
-  | { kind: 'switched', bytes: Buffer }
+  /** 101: the answer's bytes so far (its head, `headLength` bytes, and any payload after it) open the pipe. */
+  | { kind: 'switched', bytes: Buffer, headLength: number }
   /** Any other final answer: relayed, and nothing is tunnelled. `rest` is what followed its head. */
   | { kind: 'refused', head: ResponseHead, rest: Buffer }
 
@@ -32,7 +32,7 @@ export class UpstreamAnswer {
     const bytes = this.#bytes
     if (head.statusCode === 101) {
       this.#bytes = EMPTY
-      return { kind: 'switched', bytes }
+      return { kind: 'switched', bytes, headLength: head.length }
     }
     if (head.statusCode >= 100 && head.statusCode < 200) {
       this.#bytes = bytes.subarray(head.length)

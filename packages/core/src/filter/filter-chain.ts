@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import type { Headers } from '../headers.js'
-import { SwyFilterError } from '../errors.js'
+import { checkHeaders, type Headers } from '../headers.js'
+import { SwyFilterError, SwyInvalidHeaderError } from '../errors.js'
 import { FilterStatus, type CloseReason, type Filter, type FilterContext, type FilterResult } from './filter.js'
 
 /** Where events leave the chain: the router (request direction) or the downstream (response direction). */
@@ -242,12 +242,27 @@ class Direction {
     }
   }
 
+  /**
+   * Hands an item to the sink: where the filters' output meets the wire. Headers are checked here, once;
+   * whatever the sink throws (a transport refusing a head, a write after its end) ends this stream with a
+   * local reply or a reset, and never escapes to the socket's event handler or a Promise.
+   */
   deliver (item: Item): boolean {
-    if (item.kind === 'headers') {
-      this.sink.headers(item.status, item.headers!, item.end)
+    try {
+      if (item.kind === 'headers') {
+        const problem = checkHeaders(item.headers!)
+        if (problem !== null) {
+          this.chain.sinkFailed(new SwyInvalidHeaderError(problem.name, this.name === 'request' ? 'upstream' : 'downstream', problem.reason))
+          return true
+        }
+        this.sink.headers(item.status, item.headers!, item.end)
+        return true
+      }
+      return this.sink.data(item.chunk, item.end)
+    } catch (err) {
+      this.chain.sinkFailed(err as Error)
       return true
     }
-    return this.sink.data(item.chunk, item.end)
   }
 }
 
@@ -270,6 +285,8 @@ export class FilterChain {
   replied = false
   /** Set when a local reply starts through the response callbacks (`ctx.localReply`). */
   localReplying = false
+  /** Envoy's response flags (`ctx.responseFlags`), set by the router when it answers itself. */
+  responseFlags = '-'
 
   constructor (init: ChainInit) {
     this.filters = init.filters
@@ -327,6 +344,12 @@ export class FilterChain {
       }
     }
     this.replacement = undefined
+    // A local reply is final: a field a filter broke is dropped, the answer still goes out.
+    for (let problem = checkHeaders(headers); problem !== null; problem = checkHeaders(headers)) {
+      const err = new SwyInvalidHeaderError(problem.name, 'downstream', problem.reason)
+      this.contexts[0]?.log.error({ err, code: err.code }, 'invalid header dropped from a local reply')
+      delete headers[problem.key]
+    }
     return chunk
   }
 
@@ -349,9 +372,20 @@ export class FilterChain {
 
   fail (filter: Filter, err: unknown): void {
     if (this.closed) return
-    this.replied = true
     const error = new SwyFilterError(filter.name, err instanceof Error ? err.message : String(err))
     error.cause = err
+    this.sinkFailed(error)
+  }
+
+  /**
+   * The stream cannot go on (a filter threw, or its output could not be written): a 500 when no response
+   * has started, else a reset (the owner decides which it can still do); the coded error is logged and
+   * reaches every filter's `onClose` (the access log).
+   */
+  sinkFailed (error: Error & { code?: string }): void {
+    if (this.closed) return
+    this.replied = true
+    this.contexts[0]?.log.warn({ err: error, code: error.code }, 'stream ended by its filter chain')
     this.owner.localReply(this.filters.length, 500, undefined, {})
     this.owner.abort(error)
   }
@@ -368,6 +402,7 @@ export class FilterChain {
       log: init.log,
       state: this.state,
       get localReply () { return chain.localReplying },
+      get responseFlags () { return chain.responseFlags },
       sendLocalReply (status, body, headers) {
         if (chain.replied || chain.closed) return
         chain.replied = true
@@ -391,12 +426,15 @@ export class FilterChain {
         chain.owner.abort(error ?? new Error(`aborted by filter ${init.filters[index]!.name}`))
       },
       replaceData (chunk) {
+        if (!Buffer.isBuffer(chunk)) throw new TypeError('ctx.replaceData takes a Buffer')
         chain.replacement = chunk
       },
       injectRequestData (chunk, endStream = false) {
+        if (!Buffer.isBuffer(chunk)) throw new TypeError('ctx.injectRequestData takes a Buffer')
         chain.request.inject(index + 1, chunk, endStream)
       },
       injectResponseData (chunk, endStream = false) {
+        if (!Buffer.isBuffer(chunk)) throw new TypeError('ctx.injectResponseData takes a Buffer')
         chain.response.inject(n - index, chunk, endStream)
       }
     }

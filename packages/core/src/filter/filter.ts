@@ -38,6 +38,12 @@ export interface FilterContext {
    */
   readonly localReply: boolean
   /**
+   * Envoy's `%RESPONSE_FLAGS%` for this stream: `-`, or why the proxy answered itself — `UH` (no healthy
+   * upstream), `UO` (circuit breaker overflow), `UF` (connection failure), `UC` (connection termination),
+   * `UT` (route timeout), `UPE` (an upstream answer that could not be used).
+   */
+  readonly responseFlags: string
+  /**
    * Answers the downstream locally and ends the stream: nothing more reaches the upstream. Before the
    * response has started, `status`/`headers`/`body` are sent (through the response callbacks of the filters
    * before this one) with `Connection: close`; after it has started (e.g. inside a tunnel) the stream is

@@ -1,4 +1,4 @@
-import type { CircuitBreakers } from '../cluster.js'
+import type { CircuitBreakers } from '../cluster/circuit-breakers.js'
 
 type Grant = () => void
 

@@ -1,6 +1,8 @@
-import type { FastifyBaseLogger } from 'fastify'
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { AppState } from '../app-state.js'
-import type { Cluster, Host } from '../cluster.js'
+import type { Cluster } from '../cluster/cluster.js'
+import type { Closable, Host } from '../cluster/host.js'
+import type { HashFunction, HashInput } from '../cluster/hash-policy.js'
 import type { Headers } from '../headers.js'
 import type { UpstreamOptions } from '../route-options.js'
 import { chooseCluster } from '../route-action.js'
@@ -50,6 +52,8 @@ export interface RouterOwner {
   openAttempt (cluster: Cluster, host: Host, attempt: number, events: AttemptEvents): Attempt
   /** The router gave up before an answer was taken. */
   routerFailed (failure: RouterFailure): void
+  /** Ends the stream at once: its endpoint is ejected, unhealthy or drained away (`closeConnectionsOnHostHealthFailure`, `drainTimeout`). */
+  abort (error: Error): void
 }
 
 export interface RouterInit {
@@ -61,6 +65,10 @@ export interface RouterInit {
   connectionPerAttempt: boolean
   log: FastifyBaseLogger
   owner: RouterOwner
+  /** The route's compiled `hashPolicy` (ring hash, maglev, sticky cookies). */
+  hashOf?: HashFunction | undefined
+  /** What the hash policy reads; called once per request, only when there is a policy. */
+  hashInput?: () => HashInput
 }
 
 type State = 'idle' | 'routing' | 'backoff' | 'answered' | 'failed' | 'released'
@@ -93,6 +101,13 @@ export class Router {
   #holdsRetry = false
   #holdsConnection = false
   #hostCounted = false
+  #hostConnection = false
+  #hash: number | undefined
+  #setCookie: string | undefined
+  readonly #hashOf: HashFunction | undefined
+  readonly #hashInput: (() => HashInput) | undefined
+  /** What the endpoint's stream set holds for this request, so the cluster can end it. */
+  readonly #closable: Closable
 
   constructor (init: RouterInit) {
     this.#app = init.app
@@ -102,6 +117,21 @@ export class Router {
     this.#timeoutMs = init.timeout
     this.#perAttempt = init.connectionPerAttempt
     this.#policy = new RetryPolicy(init.upstream)
+    this.#hashOf = init.hashOf
+    this.#hashInput = init.hashInput
+    const owner = init.owner
+    this.#closable = { destroy: (error) => owner.abort(error ?? new Error('the upstream endpoint let go of this stream')) }
+  }
+
+  /**
+   * Adds what the router puts on the response: the sticky cookie a hash policy generated (Envoy adds it
+   * to the upstream's headers, before the response filters).
+   */
+  decorateResponse (headers: Headers): void {
+    const cookie = this.#setCookie
+    if (cookie === undefined) return
+    const prev = headers['set-cookie']
+    headers['set-cookie'] = prev === undefined ? cookie : Array.isArray(prev) ? [...prev, cookie] : [prev, cookie]
   }
 
   /** The cluster chosen (after `start`). */
@@ -130,6 +160,11 @@ export class Router {
     }
     this.#holdsRequest = true
     app.stats.cluster(cluster.name, 'upstream_rq_active')
+    if (this.#hashOf !== undefined && this.#hashInput !== undefined) {
+      const { hash, setCookie } = this.#hashOf(this.#hashInput())
+      this.#hash = hash
+      this.#setCookie = setCookie
+    }
     if (this.#timeoutMs > 0) this.#timer = setTimeout(this.#onTimeout, this.#timeoutMs)
     this.#next()
   }
@@ -137,7 +172,7 @@ export class Router {
   /** Picks an endpoint and opens an attempt on it (after a connection slot, when each attempt needs one). */
   #next (): void {
     const cluster = this.#cluster!
-    const host = cluster.chooseHost({ previous: this.#tried })
+    const host = cluster.chooseHost({ hash: this.#hash, previous: this.#tried })
     if (host === undefined) {
       this.#app.stats.cluster(cluster.name, 'upstream_cx_none_healthy')
       this.#fail('no-healthy-upstream', new SwyNoHealthyUpstreamError(cluster.name))
@@ -170,6 +205,8 @@ export class Router {
     host.activeRequests++
     this.#hostCounted = true
     if (this.#perAttempt) {
+      host.activeConnections++
+      this.#hostConnection = true
       app.stats.cluster(cluster.name, 'upstream_cx_total')
       app.stats.cluster(cluster.name, 'upstream_cx_active')
     }
@@ -197,6 +234,7 @@ export class Router {
     if (status >= 500 && this.#retry('5xx')) return false
     this.#attempt = undefined
     this.#state = 'answered'
+    host.streams.add(this.#closable)
     this.#clearTimers()
     if (this.#policy.retries > 0) stats.cluster(cluster.name, 'upstream_rq_retry_success')
     this.#releaseRetry()
@@ -288,11 +326,17 @@ export class Router {
   #releaseAttempt (): void {
     const cluster = this.#cluster
     if (cluster === undefined) return
+    const host = this.#host
     if (this.#hostCounted) {
       this.#hostCounted = false
-      this.#host!.activeRequests--
+      host!.activeRequests--
+      host!.streams.delete(this.#closable)
     }
-    if (this.#perAttempt && this.#host !== undefined && this.#holdsConnection) {
+    if (this.#hostConnection) {
+      this.#hostConnection = false
+      host!.activeConnections--
+    }
+    if (this.#perAttempt && host !== undefined && this.#holdsConnection) {
       this.#holdsConnection = false
       this.#app.stats.cluster(cluster.name, 'upstream_cx_active', -1)
       connectionSlots(cluster.breakers).release()
@@ -315,6 +359,19 @@ export class Router {
       cluster.breakers.releaseRequest()
       this.#app.stats.cluster(cluster.name, 'upstream_rq_active', -1)
     }
+  }
+}
+
+/** What a hash policy reads from a Fastify request (HTTP/1.1 or HTTP/2 alike). */
+export function hashInputOf (request: FastifyRequest): HashInput {
+  const socket = request.raw.socket as { remoteAddress?: string, remotePort?: number, localAddress?: string, localPort?: number } | undefined
+  return {
+    headers: request.headers,
+    url: request.raw.url ?? '/',
+    remoteAddress: socket?.remoteAddress,
+    remotePort: socket?.remotePort,
+    localAddress: socket?.localAddress,
+    localPort: socket?.localPort
   }
 }
 

@@ -1,6 +1,7 @@
 import net from 'node:net'
 import tls from 'node:tls'
-import type { Cluster, Endpoint } from '../cluster.js'
+import type { Endpoint } from '../cluster/endpoint.js'
+import type { Cluster } from '../cluster/cluster.js'
 
 /** `connect` when no connection could be made; `reset` when an open one broke. */
 export type ConnectFailurePhase = 'connect' | 'reset'

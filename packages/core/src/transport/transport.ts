@@ -1,5 +1,6 @@
 import type { Duplex, Readable } from 'node:stream'
-import type { Endpoint, Cluster } from '../cluster.js'
+import type { Endpoint } from '../cluster/endpoint.js'
+import type { Cluster } from '../cluster/cluster.js'
 import type { Headers } from '../headers.js'
 
 /** An upgrade request as the router sends it to one endpoint. */
