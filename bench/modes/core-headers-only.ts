@@ -4,7 +4,7 @@ import { SCALE_BREAKERS, type Listen, type ListenOptions, type ProxyMode } from 
 /**
  * Core with the two headers-only filters of @switchyard/filters: header mutation and authorization.
  * Neither has a data callback, so core writes the tunnel straight through, as with no filter: this
- * mode should cost what `core` does per message (issue 5: they "add nothing per data chunk").
+ * mode should cost what `core` does per message (filters that do not look at data "add nothing per data chunk").
  */
 export const mode: ProxyMode = {
   name: 'core-headers-only',

@@ -8,7 +8,7 @@ export function tryItLines (url: string, token: string, instance: string): strin
   // Half-closed once the 101 is in: a FIN before it would end the stream (as in Envoy).
   const shout = `node -e "const s=require('net').connect(${port},'${hostname}');s.write('GET /shout HTTP/1.1\\r\\nhost: mesh\\r\\n` +
     `authorization: Bearer ${token}\\r\\nconnection: upgrade\\r\\nupgrade: shout\\r\\n\\r\\nhello over h2\\n');` +
-    `s.once('data',()=>s.end());s.pipe(process.stdout)"`
+    's.once(\'data\',()=>s.end());s.pipe(process.stdout)"'
   return [
     '  try it (another terminal):',
     `    chat over the H2 hop:   ${wsClient('/chat', 'hello from the terminal')}`,

@@ -40,7 +40,10 @@ test('sends plain requests to an http2 cluster over TLS HTTP/2', async (t) => {
   const echoApp = await startEchoApp(t)
   let version = ''
   const sidecar = await startNode(t, {
-    listen: 'tls', tls, upstream: `127.0.0.1:${echoApp.port}`, upstreamProtocol: 'http1',
+    listen: 'tls',
+    tls,
+    upstream: `127.0.0.1:${echoApp.port}`,
+    upstreamProtocol: 'http1',
     routes: (app) => app.addHook('onRequest', async (request) => { version = request.raw.httpVersion })
   })
   const front = await startNode(t, {
@@ -57,7 +60,9 @@ test('sends plain requests to an http2 cluster over h2c', async (t) => {
   const echoApp = await startEchoApp(t)
   let version = ''
   const sidecar = await startNode(t, {
-    listen: 'h2c', upstream: `127.0.0.1:${echoApp.port}`, upstreamProtocol: 'http1',
+    listen: 'h2c',
+    upstream: `127.0.0.1:${echoApp.port}`,
+    upstreamProtocol: 'http1',
     routes: (app) => app.addHook('onRequest', async (request) => { version = request.raw.httpVersion })
   })
   const front = await startNode(t, { listen: 'http1', upstream: sidecar.origin, upstreamProtocol: 'http2' })

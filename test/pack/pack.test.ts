@@ -8,7 +8,7 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -202,8 +202,13 @@ for (const mode of MODES) {
     const config = join(app, `tsconfig.${mode.name}.json`)
     writeFileSync(config, JSON.stringify({
       compilerOptions: {
-        target: 'ES2022', module: mode.module, moduleResolution: mode.moduleResolution, strict: true,
-        skipLibCheck: false, noEmit: true, types: ['node']
+        target: 'ES2022',
+        module: mode.module,
+        moduleResolution: mode.moduleResolution,
+        strict: true,
+        skipLibCheck: false,
+        noEmit: true,
+        types: ['node']
       },
       files: ['types-ok.ts', 'types-typo.ts']
     }))

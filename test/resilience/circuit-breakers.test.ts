@@ -50,7 +50,7 @@ for (const mode of tunnelModes) {
     }
     const refused = [await lb.send(), await lb.send()]
     for (const a of refused) assertOverflow(a)
-    assert.equal(stat(lb.front, 'cluster.up.upstream_rq_pending_overflow'), 2, "Envoy counts a request overflow as upstream_rq_pending_overflow")
+    assert.equal(stat(lb.front, 'cluster.up.upstream_rq_pending_overflow'), 2, 'Envoy counts a request overflow as upstream_rq_pending_overflow')
     assert.equal(stat(lb.front, 'cluster.up.upstream_rq_active'), 5)
     assert.equal(stat(lb.front, 'cluster.up.circuit_breakers.default.rq_open'), 1)
     assert.equal(connectionsAt(backends), 5, 'the refused upgrades opened no upstream connection')

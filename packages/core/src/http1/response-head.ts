@@ -62,4 +62,3 @@ export function bodyFraming (head: ResponseHead, requestMethod: string): BodyFra
   }
   return length === undefined ? { kind: 'close' } : { kind: 'length', length }
 }
-
