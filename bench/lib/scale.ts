@@ -93,8 +93,13 @@ export async function runScale (rig: Rig): Promise<ScaleResult> {
         for (const [key, value] of Object.entries(facts ?? {})) if (typeof value === 'number') info[key] = (info[key] ?? 0) + value
       }
       const step: ScaleStep = {
-        tunnels, rssPerTunnel: sum('rssPerTunnel'), heapPerTunnel: sum('heapPerTunnel'), perProcess,
-        cpuPerMessage: cpu / (2 * echo.roundTrips), handshake, info
+        tunnels,
+        rssPerTunnel: sum('rssPerTunnel'),
+        heapPerTunnel: sum('heapPerTunnel'),
+        perProcess,
+        cpuPerMessage: cpu / (2 * echo.roundTrips),
+        handshake,
+        info
       }
       result.steps.push(step)
       log(`scale ${rig.result.mode}: ${tunnels} tunnels: ${((step.rssPerTunnel ?? 0) / 1024).toFixed(1)} KiB RSS/tunnel, ` +

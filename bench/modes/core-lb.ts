@@ -3,7 +3,7 @@ import { UnavailableError, type Listen, type ListenOptions, type ProxyMode } fro
 
 /**
  * Core in front of a 100-endpoint cluster, one mode per load-balancing policy (Envoy's `lb_policy`), run
- * in the same run so their CPU per handshake compares: ring hash (the route hashes `Sec-WebSocket-Key`)
+ * in the same run so their CPU per handshake compares: ring hash (the route hashes a generated cookie)
  * against round robin. Handshakes only. Skipped, with core's own message, while core's cluster schema
  * refuses `lbPolicy`; they run by themselves once it takes it.
  */
@@ -12,7 +12,7 @@ const ENDPOINTS = 100
 function lbMode (name: string, order: number, lbPolicy: 'ringHash' | 'roundRobin'): ProxyMode {
   return {
     name,
-    description: `core, one cluster of ${ENDPOINTS} endpoints, \`lbPolicy: '${lbPolicy}'\`${lbPolicy === 'ringHash' ? ' (route `hashPolicy: [{ header: \'sec-websocket-key\' }]`)' : ''}; handshakes only`,
+    description: `core, one cluster of ${ENDPOINTS} endpoints, \`lbPolicy: '${lbPolicy}'\`${lbPolicy === 'ringHash' ? ' (route `hashPolicy: [{ cookie: { name: \'lb\', ttl: 0 } }]`: a session cookie generated per connection, so handshakes spread over the ring)' : ''}; handshakes only`,
     order,
     phases: ['handshakes'],
     start: async (host) => {
@@ -38,7 +38,9 @@ export const listen: Listen = async (options: ListenOptions) => {
       clusters: { echo: { endpoints: options.endpoints as string[], lbPolicy } },
       upgradeConfigs: [{ upgradeType: 'websocket' }, { upgradeType: 'bench' }]
     } as unknown as Parameters<typeof switchyard>[1])
-    const upstream = lbPolicy === 'ringHash' ? { cluster: 'echo', hashPolicy: [{ header: 'sec-websocket-key' }] } : { cluster: 'echo' }
+    // Every bench handshake carries the same Sec-WebSocket-Key: hashing it would send them all to one
+    // endpoint. The generated cookie is derived from each connection's addresses, so they spread.
+    const upstream = lbPolicy === 'ringHash' ? { cluster: 'echo', hashPolicy: [{ cookie: { name: 'lb', ttl: 0 } }] } : { cluster: 'echo' }
     app.get('/echo', { upstream } as Record<string, unknown>, proxy)
     await app.ready()
   } catch (err) {

@@ -16,18 +16,30 @@ export const MeshConfigSchema = Type.Object({
     shutdownGracePeriod: Type.Integer({ minimum: 0 })
   }, { additionalProperties: false }),
   sidecar: Type.Object({ port: Port }, { additionalProperties: false }),
-  app: Type.Object({ port: Port }, { additionalProperties: false })
+  app: Type.Object({
+    /** The first instance's port; instance i listens on `port + i` (all on free ports when 0). */
+    port: Port,
+    /** Instances of the app behind the health-checked clusters (the sidecar's, and the front's for legacy). */
+    instances: Type.Integer({ minimum: 1, maximum: 8 }),
+    /** ms between two health checks of each instance (the check's timeout is at most 500 ms). */
+    healthCheckInterval: Type.Integer({ minimum: 50, maximum: 60_000 })
+  }, { additionalProperties: false })
 }, { additionalProperties: false })
 
 export type MeshConfig = Static<typeof MeshConfigSchema>
 
-/** The embedded default: fixed loopback ports, one front process, a 5 s drain. */
+/** The embedded default: fixed loopback ports, one front process, a 5 s drain, two app instances. */
 export const defaultConfig: MeshConfig = {
   host: '127.0.0.1',
   token: 'mesh-demo-token',
   front: { port: 8080, workers: 1, shutdownGracePeriod: 5000 },
   sidecar: { port: 8081 },
-  app: { port: 8082 }
+  app: { port: 8082, instances: 2, healthCheckInterval: 1000 }
+}
+
+/** The ports of the app's instances (all 0 when `app.port` is 0: each takes a free one). */
+export function appPorts (config: MeshConfig): number[] {
+  return Array.from({ length: config.app.instances }, (_, i) => config.app.port === 0 ? 0 : config.app.port + i)
 }
 
 const check = Compile(MeshConfigSchema)

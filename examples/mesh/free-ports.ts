@@ -1,5 +1,5 @@
 import { createServer } from 'node:net'
-import type { MeshConfig } from './config.ts'
+import { appPorts, type MeshConfig } from './config.ts'
 
 /**
  * The embedded default's fixed ports, each one that is taken replaced by 0 (any free port), with
@@ -8,9 +8,12 @@ import type { MeshConfig } from './config.ts'
 export async function withFreePorts (config: MeshConfig, onBusy: (node: string, port: number) => void): Promise<MeshConfig> {
   const next = structuredClone(config)
   for (const node of ['front', 'sidecar', 'app'] as const) {
-    const port = config[node].port
-    if (port === 0 || await isFree(config.host, port)) continue
-    onBusy(node, port)
+    // The app's instances take consecutive ports: one busy, they all move to free ones.
+    const ports = node === 'app' ? appPorts(config) : [config[node].port]
+    const busy = []
+    for (const port of ports) if (port !== 0 && !await isFree(config.host, port)) busy.push(port)
+    if (busy.length === 0) continue
+    onBusy(node, busy[0]!)
     next[node].port = 0
   }
   return next

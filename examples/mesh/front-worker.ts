@@ -1,10 +1,19 @@
 // One front process of `--workers N` (started by workers.ts through node:cluster).
+import type { AppAction } from './app-instances.ts'
 import { startFront, type Front } from './front.ts'
 import { throttle, TotalsMirror } from './stats-feed.ts'
 import { WORKER_ENV, type PrimaryMessage, type WorkerMessage, type WorkerSetup } from './workers.ts'
 
-const { config, sidecarPort, appPort } = JSON.parse(process.env[WORKER_ENV] ?? '{}') as WorkerSetup
+const { config, sidecarPort, apps } = JSON.parse(process.env[WORKER_ENV] ?? '{}') as WorkerSetup
 const send = (message: WorkerMessage): void => { if (process.connected) process.send!(message) }
+// The app's instances live in the primary: a page button's action goes there and its answer comes back.
+const acting = new Map<number, (found: boolean) => void>()
+let nextAction = 0
+const control = (action: AppAction, name: string): Promise<boolean> => new Promise((resolve) => {
+  const id = nextAction++
+  acting.set(id, resolve)
+  send({ type: 'mesh:app', id, action, name })
+})
 const mirror = new TotalsMirror()
 let front: Front | undefined
 const report = (): void => { if (front !== undefined) send({ type: 'mesh:counters', counters: front.counters() }) }
@@ -26,6 +35,10 @@ function drain (): Promise<void> {
 process.on('message', (m: PrimaryMessage) => {
   if (m.type === 'mesh:totals') mirror.update(m.snapshot)
   else if (m.type === 'mesh:drain') void drain()
+  else if (m.type === 'mesh:app-done') {
+    acting.get(m.id)?.(m.found)
+    acting.delete(m.id)
+  }
 })
 // Ctrl-C reaches every process of the terminal's group; the primary's `mesh:drain` may come second.
 process.on('SIGINT', () => { void drain() })
@@ -35,7 +48,8 @@ process.on('disconnect', () => { void drain() })
 front = await startFront({
   config,
   sidecarPort,
-  appPort,
+  apps,
+  control,
   totals: mirror,
   onChange: throttle(report),
   accessLog: (line) => send({ type: 'mesh:access', line })

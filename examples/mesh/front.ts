@@ -10,6 +10,10 @@ import type { MeshConfig } from './config.ts'
 import { frontCounters, type Counters, type FrontState } from './counters.ts'
 import { registerLiveView } from './live-view.ts'
 import { createMeterFilter } from './meter-filter.ts'
+import { appCluster, type AppEndpoint } from './app-cluster.ts'
+import { registerAppControls } from './app-controls.ts'
+import type { AppAction } from './app-instances.ts'
+import { clusterCounters, watchClusters, type ClusterView } from './cluster-view.ts'
 import { registerPage } from './page-routes.ts'
 import { SHOUT } from './shout-service.ts'
 import type { TotalsSource } from './stats-feed.ts'
@@ -17,7 +21,10 @@ import type { TotalsSource } from './stats-feed.ts'
 export interface FrontOptions {
   config: MeshConfig
   sidecarPort: number
-  appPort: number
+  /** The app's instances (the legacy route's cluster). */
+  apps: AppEndpoint[]
+  /** Kills or restarts an app instance (the page's buttons); false when there is none by that name. */
+  control: (action: AppAction, name: string) => Promise<boolean>
   /** The mesh's totals the page shows (this process's or, with workers, the primary's). */
   totals: TotalsSource
   /** Called (often) when this front's counters may have moved. */
@@ -41,7 +48,7 @@ export interface Front {
  * upgrade and its bytes; the legacy route runs Fastify hooks only, no filter, so it checks the token in one.
  */
 export async function startFront (options: FrontOptions): Promise<Front> {
-  const { config, sidecarPort, appPort, totals, onChange } = options
+  const { config, sidecarPort, apps, totals, onChange } = options
   const app = Fastify({ logger: { level: process.env.LOG_LEVEL ?? 'warn' } })
   const { filter: meterFilter, meter } = createMeterFilter(onChange)
   const state: FrontState = { meter, legacy: { up: 0, down: 0 }, refused: {}, draining: false }
@@ -54,7 +61,7 @@ export async function startFront (options: FrontOptions): Promise<Front> {
   await app.register(switchyard, {
     clusters: {
       sidecar: { endpoints: [`http://${config.host}:${sidecarPort}`], protocol: 'http2' },
-      app: { endpoints: [`${config.host}:${appPort}`] }
+      app: appCluster(apps, config.app.healthCheckInterval)
     },
     upgradeConfigs: [{ upgradeType: 'websocket' }],
     filters: [
@@ -84,6 +91,7 @@ export async function startFront (options: FrontOptions): Promise<Front> {
 
   await registerPage(app, config.token)
   registerLiveView(app, totals)
+  registerAppControls(app, auth.onRequest, options.control)
 
   const onLegacyClose = (message: unknown): void => {
     const m = message as { legacy?: boolean, bytesFromDownstream: number, bytesFromUpstream: number }
@@ -101,10 +109,16 @@ export async function startFront (options: FrontOptions): Promise<Front> {
   }
   diagnostics.subscribe('switchyard:tunnel:close', onLegacyClose)
   diagnostics.subscribe('switchyard:upgrade:start', onLegacyStart)
+  const labels = new Map(apps.map((a) => [a.address, a.name]))
+  const views: ClusterView[] = [
+    { view: 'front → sidecar', cluster: 'sidecar', labels: new Map([[`http://${config.host}:${sidecarPort}`, 'sidecar']]) },
+    { view: 'front → app (legacy)', cluster: 'app', labels }
+  ]
+  watchClusters(app, views, onChange)
   return {
     app,
     port: (app.server.address() as AddressInfo).port,
-    counters: () => frontCounters(app, state),
+    counters: () => ({ ...frontCounters(app, state), ...clusterCounters(app, views) }),
     async close () {
       state.draining = true
       onChange()

@@ -26,13 +26,13 @@ try {
 }
 
 const mesh = await startMesh(config, { log: out })
-out(`switchyard mesh on loopback:  [Client] --H1-- [Front :${mesh.ports.front}] --H2-- [Sidecar :${mesh.ports.sidecar} --H1-- App :${mesh.ports.app}]`)
+out(`switchyard mesh on loopback:  [Client] --H1-- [Front :${mesh.ports.front}] --H2-- [Sidecar :${mesh.ports.sidecar} --H1-- App ${mesh.ports.apps.map((p) => `:${p}`).join(', ')}]`)
 out(`  front   ${mesh.url}  (HTTP/1.1)`)
 out(`  sidecar http://${config.host}:${mesh.ports.sidecar}  (HTTP/2 cleartext, prior knowledge)`)
-out(`  app     http://${config.host}:${mesh.ports.app}  (HTTP/1.1)`)
+for (const app of mesh.apps.list()) out(`  ${app.name.padEnd(7)} http://${app.address}  (HTTP/1.1; health-checked every ${config.app.healthCheckInterval} ms by the sidecar and the front)`)
 out(`  front processes: ${config.front.workers}${config.front.workers === 1 ? ' (--workers N for more)' : ' (node:cluster, one port)'}`)
 out(`  open the page (chat + live view of the mesh): ${mesh.url}/`)
-for (const line of tryItLines(mesh.url, config.token)) out(line)
+for (const line of tryItLines(mesh.url, config.token, mesh.apps.list().at(-1)!.name)) out(line)
 out(`  Ctrl-C drains: new upgrades get 503, open tunnels have ${config.front.shutdownGracePeriod / 1000} s, then close`)
 
 let stopping = false

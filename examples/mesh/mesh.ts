@@ -1,9 +1,10 @@
-import type { MeshConfig } from './config.ts'
-import { startApp } from './app.ts'
+import { appPorts, type MeshConfig } from './config.ts'
+import { AppInstances } from './app-instances.ts'
 import { startFront } from './front.ts'
 import { startSidecar, type Sidecar } from './sidecar.ts'
 import { MeshTotals, throttle } from './stats-feed.ts'
 import { startFrontWorkers } from './workers.ts'
+import type { AppAction } from './app-instances.ts'
 
 export interface MeshOptions {
   /** Where the mesh's lines go: the access log, a front worker's unexpected exit (default: dropped). */
@@ -14,7 +15,10 @@ export interface Mesh {
   config: MeshConfig
   /** The front's URL: the page, and every route. */
   url: string
-  ports: { front: number, sidecar: number, app: number }
+  /** `app`: the first instance's port; `apps`: every instance's, in order. */
+  ports: { front: number, sidecar: number, app: number, apps: number[] }
+  /** The app's instances: `list()`, and `act('kill' | 'restart', name)` as the page's buttons do. */
+  apps: AppInstances
   totals: MeshTotals
   /**
    * The drain: fronts refuse new upgrades (503) and give open tunnels `front.shutdownGracePeriod` ms,
@@ -24,8 +28,9 @@ export interface Mesh {
 }
 
 /**
- * Starts `[Client] --H1-- [Front] --H2-- [Sidecar --H1-- App]` on loopback: the app, its sidecar, then
- * the front — in this process, or on `config.front.workers` processes (node:cluster) sharing its port.
+ * Starts `[Client] --H1-- [Front] --H2-- [Sidecar --H1-- App]` on loopback: the app's instances, their
+ * sidecar, then the front — in this process, or on `config.front.workers` processes (node:cluster)
+ * sharing its port.
  */
 export async function startMesh (config: MeshConfig, options: MeshOptions = {}): Promise<Mesh> {
   const log = options.log ?? (() => {})
@@ -36,32 +41,36 @@ export async function startMesh (config: MeshConfig, options: MeshOptions = {}):
     for (const close of closers.splice(0).reverse()) await close()
   }
   try {
-    const app = await startApp(host, config.app.port)
-    closers.push(() => app.app.close())
+    const instances = new AppInstances(host)
+    closers.push(() => instances.close())
+    await instances.start(appPorts(config))
+    const apps = instances.list().map((i) => ({ name: i.name, address: i.address }))
     let sidecar: Sidecar | undefined
     const sidecarChanged = throttle(() => { if (sidecar !== undefined) totals.report('sidecar', sidecar.counters()) })
-    sidecar = await startSidecar(host, config.sidecar.port, app.port, sidecarChanged)
+    sidecar = await startSidecar(host, config.sidecar.port, apps, config.app.healthCheckInterval, sidecarChanged)
     const sidecarApp = sidecar.app
     closers.push(() => sidecarApp.close())
     totals.report('sidecar', sidecar.counters())
 
-    const ends = { host, sidecarPort: sidecar.port, appPort: app.port }
+    const control = (action: AppAction, name: string): Promise<boolean> => instances.act(action, name)
     let front: { port: number, close (): Promise<void> }
     if (config.front.workers > 1) {
-      front = await startFrontWorkers({ config, ...ends, totals, log })
+      front = await startFrontWorkers({ config, host, sidecarPort: sidecar.port, apps, control, totals, log })
     } else {
       let counters: (() => Record<string, number>) | undefined
       const onChange = throttle(() => { if (counters !== undefined) totals.report('front', counters()) })
-      const single = await startFront({ config, sidecarPort: ends.sidecarPort, appPort: ends.appPort, totals, onChange, accessLog: log })
+      const single = await startFront({ config, sidecarPort: sidecar.port, apps, control, totals, onChange, accessLog: log })
       counters = single.counters
       totals.report('front', counters())
       front = single
     }
     closers.push(() => front.close())
+    const appPortsNow = instances.list().map((i) => i.port)
     return {
       config,
       url: `http://${host}:${front.port}`,
-      ports: { front: front.port, sidecar: sidecar.port, app: app.port },
+      ports: { front: front.port, sidecar: sidecar.port, app: appPortsNow[0]!, apps: appPortsNow },
+      apps: instances,
       totals,
       close: closeAll
     }

@@ -2,7 +2,6 @@ import { readFile } from 'node:fs/promises'
 import type { FastifyInstance } from 'fastify'
 import { TOKEN_COOKIE } from './auth.ts'
 
-
 const pageDir = new URL('./page/', import.meta.url)
 
 /** `GET /` (the chat and live view; sets the token cookie) and its script and style. */

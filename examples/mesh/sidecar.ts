@@ -2,6 +2,8 @@ import type { AddressInfo } from 'node:net'
 import Fastify, { type FastifyInstance } from 'fastify'
 import switchyard, { proxy } from '@switchyard/core'
 import h2Connect from '@switchyard/h2-connect'
+import { appCluster, type AppEndpoint } from './app-cluster.ts'
+import { clusterCounters, watchClusters, type ClusterView } from './cluster-view.ts'
 import { sidecarCounters, type Counters } from './counters.ts'
 import { createMeterFilter } from './meter-filter.ts'
 import { SHOUT } from './shout-service.ts'
@@ -14,14 +16,14 @@ export interface Sidecar {
 
 /**
  * The app's sidecar: HTTP/2 in (h2c; extended CONNECT turned back into an HTTP/1.1 upgrade by
- * @switchyard/h2-connect), HTTP/1.1 out to the app. Every path goes to the app.
+ * @switchyard/h2-connect), HTTP/1.1 out to the app's instances, health-checked. Every path goes to the app.
  */
-export async function startSidecar (host: string, port: number, appPort: number, onChange: () => void): Promise<Sidecar> {
+export async function startSidecar (host: string, port: number, apps: AppEndpoint[], healthCheckInterval: number, onChange: () => void): Promise<Sidecar> {
   // Before Node 24, close() otherwise waits for the front to close its HTTP/2 connection.
   const app = Fastify({ http2: true, forceCloseConnections: true }) as unknown as FastifyInstance
   const { filter, meter } = createMeterFilter(onChange)
   await app.register(switchyard, {
-    clusters: { app: { endpoints: [`${host}:${appPort}`] } },
+    clusters: { app: appCluster(apps, healthCheckInterval) },
     upgradeConfigs: [{ upgradeType: 'websocket' }, { upgradeType: SHOUT }],
     filters: [filter]
   })
@@ -33,9 +35,11 @@ export async function startSidecar (host: string, port: number, appPort: number,
     await app.close()
     throw err
   }
+  const views: ClusterView[] = [{ view: 'sidecar → app', cluster: 'app', labels: new Map(apps.map((a) => [a.address, a.name])) }]
+  watchClusters(app, views, onChange)
   return {
     app,
     port: (app.server.address() as AddressInfo).port,
-    counters: () => sidecarCounters(app, meter)
+    counters: () => ({ ...sidecarCounters(app, meter), ...clusterCounters(app, views) })
   }
 }

@@ -1,5 +1,5 @@
 /** The "what to try" lines `npm run mesh` prints: each one works as printed, in another terminal. */
-export function tryItLines (url: string, token: string): string[] {
+export function tryItLines (url: string, token: string, instance: string): string[] {
   const ws = url.replace(/^http/, 'ws')
   const { hostname, port } = new URL(url)
   const wsClient = (path: string, text: string): string =>
@@ -8,7 +8,7 @@ export function tryItLines (url: string, token: string): string[] {
   // Half-closed once the 101 is in: a FIN before it would end the stream (as in Envoy).
   const shout = `node -e "const s=require('net').connect(${port},'${hostname}');s.write('GET /shout HTTP/1.1\\r\\nhost: mesh\\r\\n` +
     `authorization: Bearer ${token}\\r\\nconnection: upgrade\\r\\nupgrade: shout\\r\\n\\r\\nhello over h2\\n');` +
-    `s.once('data',()=>s.end());s.pipe(process.stdout)"`
+    's.once(\'data\',()=>s.end());s.pipe(process.stdout)"'
   return [
     '  try it (another terminal):',
     `    chat over the H2 hop:   ${wsClient('/chat', 'hello from the terminal')}`,
@@ -16,6 +16,8 @@ export function tryItLines (url: string, token: string): string[] {
     `    echo:                   ${wsClient('/echo', 'ping')}`,
     `    non-WebSocket upgrade:  ${shout}`,
     `    plain request:          curl -s -H 'authorization: Bearer ${token}' ${url}/hello`,
-    `    a refused upgrade:      curl -si -H 'connection: upgrade' -H 'upgrade: websocket' ${url}/chat   (401: no token)`
+    `    a refused upgrade:      curl -si -H 'connection: upgrade' -H 'upgrade: websocket' ${url}/chat   (401: no token)`,
+    `    crash an app instance:  curl -s -X POST -H 'authorization: Bearer ${token}' ${url}/mesh/apps/${instance}/kill`,
+    `    and bring it back:      curl -s -X POST -H 'authorization: Bearer ${token}' ${url}/mesh/apps/${instance}/restart`
   ]
 }

@@ -2,6 +2,8 @@ import cluster, { type Worker } from 'node:cluster'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import type { MeshConfig } from './config.ts'
+import type { AppEndpoint } from './app-cluster.ts'
+import type { AppAction } from './app-instances.ts'
 import type { Counters } from './counters.ts'
 import { throttle, type MeshSnapshot, type MeshTotals } from './stats-feed.ts'
 
@@ -13,19 +15,25 @@ export type WorkerMessage =
   | { type: 'mesh:listening', port: number }
   | { type: 'mesh:counters', counters: Counters }
   | { type: 'mesh:access', line: string }
+  | { type: 'mesh:app', id: number, action: AppAction, name: string }
 /** Primary → worker. */
-export type PrimaryMessage = { type: 'mesh:totals', snapshot: MeshSnapshot } | { type: 'mesh:drain' }
+export type PrimaryMessage =
+  | { type: 'mesh:totals', snapshot: MeshSnapshot }
+  | { type: 'mesh:drain' }
+  | { type: 'mesh:app-done', id: number, found: boolean }
 
 export interface WorkerSetup {
   config: MeshConfig
   sidecarPort: number
-  appPort: number
+  apps: AppEndpoint[]
 }
 
 export interface FrontWorkersOptions extends WorkerSetup {
   host: string
   totals: MeshTotals
   log: (line: string) => void
+  /** The app's instances live in the primary: a worker's page buttons act through it. */
+  control: (action: AppAction, name: string) => Promise<boolean>
 }
 
 /**
@@ -35,14 +43,14 @@ export interface FrontWorkersOptions extends WorkerSetup {
  * worker serves the page's event stream shows the whole mesh.
  */
 export async function startFrontWorkers (options: FrontWorkersOptions): Promise<{ port: number, close (): Promise<void> }> {
-  const { config, sidecarPort, appPort, totals, log } = options
+  const { config, sidecarPort, apps, totals, log, control } = options
   // The worker runs from source like the rest of the examples, whatever the parent was started with.
   cluster.setupPrimary({
     exec: fileURLToPath(new URL('./front-worker.ts', import.meta.url)),
     execArgv: ['--conditions=source', '--import', 'tsx'],
     args: []
   })
-  const setup: WorkerSetup = { config, sidecarPort, appPort }
+  const setup: WorkerSetup = { config, sidecarPort, apps }
   const workers: Worker[] = []
   let closing = false
   const broadcast = throttle(() => {
@@ -58,6 +66,12 @@ export async function startFrontWorkers (options: FrontWorkersOptions): Promise<
     worker.on('message', (m: WorkerMessage) => {
       if (m.type === 'mesh:counters') totals.report(node, m.counters)
       else if (m.type === 'mesh:access') log(`[${node}] ${m.line}`)
+      else if (m.type === 'mesh:app') {
+        void control(m.action, m.name).then((found) => {
+          const done: PrimaryMessage = { type: 'mesh:app-done', id: m.id, found }
+          if (worker.isConnected()) worker.send(done)
+        })
+      }
     })
     worker.on('exit', (code, signal) => {
       totals.forget(node)

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { defaultConfig, loadConfig, resolveConfig } from '../mesh/config.ts'
+import { appPorts, defaultConfig, loadConfig, resolveConfig } from '../mesh/config.ts'
 
 function file (t: import('node:test').TestContext, text: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'swy-mesh-config-'))
@@ -18,6 +18,9 @@ test('the embedded default is a whole, valid topology on fixed loopback ports', 
   assert.equal(defaultConfig.host, '127.0.0.1')
   assert.deepEqual([defaultConfig.front.port, defaultConfig.sidecar.port, defaultConfig.app.port], [8080, 8081, 8082])
   assert.equal(defaultConfig.front.workers, 1)
+  // Two app instances, on consecutive ports (each on a free one when the port is 0).
+  assert.deepEqual(appPorts(defaultConfig), [8082, 8083])
+  assert.deepEqual(appPorts(resolveConfig({ app: { port: 0, instances: 3 } })), [0, 0, 0])
 })
 
 test('a file sets only the fields it names; the default fills the rest', async (t) => {
@@ -33,6 +36,8 @@ test('a wrong value is refused with an error naming the field and the reason', (
   assert.throws(() => resolveConfig({ sidecar: { port: 70000 } }), { message: 'mesh config: /sidecar/port must be <= 65535' })
   assert.throws(() => resolveConfig({ front: { workers: 0 } }), { message: 'mesh config: /front/workers must be >= 1' })
   assert.throws(() => resolveConfig({ front: 8080 }), { message: 'mesh config: /front must be object' })
+  assert.throws(() => resolveConfig({ app: { instances: 0 } }), { message: 'mesh config: /app/instances must be >= 1' })
+  assert.throws(() => resolveConfig({ app: { healthCheckInterval: 10 } }), { message: 'mesh config: /app/healthCheckInterval must be >= 50' })
 })
 
 test('an unknown field is refused by name, at any depth', () => {

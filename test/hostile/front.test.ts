@@ -2,10 +2,10 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import type { FastifyInstance } from 'fastify'
 import { proxy } from '@switchyard/core'
-import { hostileFront, runHostileCases, type HostileCase, type RawPart, type RawResult, type ScriptedUpstream } from '../helpers/hostile.ts'
+import { hostileFront, runHostileCases, type HostileCase, type RawResult, type ScriptedUpstream } from '../helpers/hostile.ts'
 
 /**
- * Hostile inputs against a new-style front (issue 7). Each case states the exact status the client gets
+ * Hostile inputs against a new-style front. Each case states the exact status the client gets
  * (null: the connection closes with no response), and afterwards the front must still serve a request
  * and have no upgrade left active.
  */

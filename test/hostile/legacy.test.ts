@@ -7,7 +7,7 @@ import { hostileFront, runHostileCases, type HostileCase, type RawPart, type Raw
 
 /**
  * Hostile inputs against a front with legacy `useWebsocket` routes (`/legacy/*`, the smuggling guard on)
- * beside a new-style route (`/ws/*`) on one server (issue 7). Each case states the exact status the
+ * beside a new-style route (`/ws/*`) on one server. Each case states the exact status the
  * client gets first (null: the connection closes with no response); afterwards the front still serves
  * a request and neither `downstream_cx_upgrades_active` nor `downstream_cx_websocket_active` is left
  * above zero.
@@ -62,8 +62,8 @@ const cases: Case[] = [
   { name: 'a configured non-WebSocket type on a legacy route is tunnelled new style', parts: [head('connection: upgrade\r\nupgrade: foo\r\n'), ...tunnel], status: 101, check: echoed },
   { name: 'a versioned websocket token on a legacy route is refused with 403', parts: [head('connection: upgrade\r\nupgrade: websocket/13\r\n')], status: 403, check: notUpstream },
   { name: 'a 10 KiB Upgrade token on a legacy route is refused with 403', parts: [head(`connection: upgrade\r\nupgrade: ${'w'.repeat(10 * 1024)}\r\n`)], status: 403, check: notUpstream },
-  { name: 'a POST WebSocket upgrade on a legacy route forwards its Content-Length body before the answer', parts: [`POST /legacy/accept HTTP/1.1\r\nhost: f\r\nconnection: upgrade\r\nupgrade: websocket\r\ncontent-length: 4\r\n\r\nBODY`, ...tunnel], status: 101, check: (r, i) => { echoed(r); assert.match(upstream.heads[i]!, /content-length: 4/); assert.equal(upstream.after.get(i), 'BODYPING') } },
-  { name: 'an upgrade over HTTP/1.0 on a legacy route is not taken over by the legacy mode', parts: [`GET /legacy/accept HTTP/1.0\r\nhost: f\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n`, ...tunnel], status: 101, check: (r) => { echoed(r) } },
+  { name: 'a POST WebSocket upgrade on a legacy route forwards its Content-Length body before the answer', parts: ['POST /legacy/accept HTTP/1.1\r\nhost: f\r\nconnection: upgrade\r\nupgrade: websocket\r\ncontent-length: 4\r\n\r\nBODY', ...tunnel], status: 101, check: (r, i) => { echoed(r); assert.match(upstream.heads[i]!, /content-length: 4/); assert.equal(upstream.after.get(i), 'BODYPING') } },
+  { name: 'an upgrade over HTTP/1.0 on a legacy route is not taken over by the legacy mode', parts: ['GET /legacy/accept HTTP/1.0\r\nhost: f\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n', ...tunnel], status: 101, check: (r) => { echoed(r) } },
   // h2c
   { name: 'an h2c upgrade on a legacy route is a plain request to the handler', parts: [head('connection: Upgrade, HTTP2-Settings\r\nupgrade: h2c\r\nhttp2-settings: AAMAAABk\r\n')], status: 200, check: (_r, i) => assert.doesNotMatch(upstream.heads[i]!, /h2c|http2-settings/i) },
   { name: 'h2c listed before websocket on a legacy route is stripped whole', parts: [head('connection: upgrade\r\nupgrade: h2c, websocket\r\n')], status: 200, check: (_r, i) => assert.doesNotMatch(upstream.heads[i]!, /upgrade:/i) },

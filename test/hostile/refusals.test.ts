@@ -19,7 +19,7 @@ import { requestHead, upgradeHead } from '../helpers/raw-client.ts'
 /** Every socket the server accepted, and a promise for the moment none is left open. */
 function serverSockets (server: Server): { readonly open: number, allClosed (): Promise<void> } {
   const open = new Set<net.Socket>()
-  let waiters: Array<() => void> = []
+  const waiters: Array<() => void> = []
   server.on('connection', (socket: net.Socket) => {
     open.add(socket)
     socket.once('close', () => {

@@ -10,7 +10,7 @@ import { gaugesSettled, rawH2Stream, scriptedUpstream, type ScriptedUpstream } f
 
 /**
  * Hostile inputs against a sidecar (an h2c Fastify server with @switchyard/h2-connect, HTTP/1.1 to a
- * scripted app) driven by node:http2 client sessions (issue 7). Each case states the exact `:status` the
+ * scripted app) driven by node:http2 client sessions. Each case states the exact `:status` the
  * stream gets (null: none) and the RST_STREAM code it ends with (0 NO_ERROR, 8 CANCEL…; null when it
  * ends cleanly or with an answer only). Afterwards a new stream on the same session (when the session is
  * still up) and on a new session is served, and no upgrade is left active.

@@ -51,7 +51,7 @@ test('a POST upgrade with a forged carrier arrives as the POST it is when both e
 test('the carrier in odd case and repeated is stripped from a client\'s upgrade', async (t) => {
   const m = await mesh(t, true, true)
   const seen = m.app.next()
-  const head = `GET /raw HTTP/1.1\r\nhost: front\r\nconnection: upgrade\r\nupgrade: foo\r\nX-Switchyard-Original-Method: PUT\r\nx-SWITCHYARD-original-method: PATCH\r\n\r\n`
+  const head = 'GET /raw HTTP/1.1\r\nhost: front\r\nconnection: upgrade\r\nupgrade: foo\r\nX-Switchyard-Original-Method: PUT\r\nx-SWITCHYARD-original-method: PATCH\r\n\r\n'
   const r = await rawExchange(m.front.port, [head, 'AWAIT_HEAD', 'END'])
   assert.equal(r.status, 101)
   const req = await seen

@@ -14,7 +14,7 @@ import websocketTcp from '@switchyard/websocket-tcp'
 import { wsEchoUpstream } from '../helpers/echo-upstream.ts'
 
 /**
- * An idle tunnel keeps its two sockets and little else (issue 3's memory target): once the payload
+ * An idle tunnel keeps its two sockets and little else (the legacy mode's memory target): once the payload
  * flows, the HTTP exchange that set it up (the downstream's ServerResponse, the upstream ClientRequest)
  * must be collectable. Checked with weak references and a forced full GC.
  */
@@ -62,7 +62,6 @@ for (const legacy of [false, true]) {
     app.get('/ws', { upstream: { cluster: 'up' }, useWebsocket: legacy }, proxy)
     await app.listen({ port: 0, host: '127.0.0.1' })
     t.after(() => app.close())
-
 
     const client = new WebSocket(`ws://127.0.0.1:${(app.server.address() as { port: number }).port}/ws`)
     t.after(() => client.terminate())

@@ -6,6 +6,7 @@ const base = location.origin.replace(/^http/, 'ws')
 const routes = { h2: '/chat', legacy: '/legacy/chat' }
 const sockets = {}
 const rows = new Map()
+let left = false
 
 for (const [via, path] of Object.entries(routes)) connect(via, path)
 
@@ -14,7 +15,15 @@ function connect (via, path) {
   const ws = new WebSocket(base + path)
   sockets[via] = ws
   ws.onopen = () => { status.textContent = `${via}: open`; status.className = 'open' }
-  ws.onclose = (e) => { status.textContent = `${via}: closed (${e.code})`; status.className = 'closed' }
+  ws.onclose = (e) => {
+    status.textContent = `${via}: closed (${e.code})`
+    status.className = 'closed'
+    // An app instance that died took the tunnel with it: reconnect, and the cluster picks a live one.
+    if (!left && e.code !== 1000) {
+      status.textContent += ', reconnecting'
+      setTimeout(() => connect(via, path), 1000)
+    }
+  }
   ws.onmessage = (e) => showMessage(JSON.parse(e.data), via)
 }
 
@@ -38,7 +47,8 @@ function showMessage (m, arrivedOver) {
   const badge = document.createElement('span')
   badge.className = 'badge'
   badge.dataset.arrived = arrivedOver
-  badge.textContent = arrivedOver
+  badge.dataset.app = m.app
+  badge.textContent = `${arrivedOver} · ${m.app}`
   row.append(badge)
 }
 
@@ -52,6 +62,7 @@ document.getElementById('send').addEventListener('submit', (e) => {
 })
 
 document.getElementById('leave').addEventListener('click', () => {
+  left = true
   for (const ws of Object.values(sockets)) ws.close(1000)
 })
 
@@ -68,7 +79,62 @@ function render (counters) {
   for (const cell of document.querySelectorAll('[data-key]')) setCell(cell, counters[cell.dataset.key] ?? 0)
   growTable('upgrades', 'upgrades.', counters)
   growTable('refusals', 'refused.', counters)
+  renderEndpoints(counters)
   document.getElementById('draining').hidden = !(counters.draining > 0)
+}
+
+// Worst first: with several front processes, an endpoint one of them sees down is shown down.
+const healthOrder = ['unhealthy', 'ejected', 'pending', 'healthy']
+
+/** `endpoint|<cluster>|<name>|<address>|<health or tunnels>` counters, one row per endpoint. */
+function renderEndpoints (counters) {
+  const endpoints = new Map()
+  for (const [key, value] of Object.entries(counters)) {
+    if (!key.startsWith('endpoint|')) continue
+    const [, view, label, address, what] = key.split('|')
+    const id = `${view}|${label}`
+    const e = endpoints.get(id) ?? { view, label, address, health: {}, tunnels: 0 }
+    if (what === 'tunnels') e.tunnels = value
+    else e.health[what] = value
+    endpoints.set(id, e)
+  }
+  const body = document.getElementById('endpoints')
+  for (const [id, e] of [...endpoints].sort(([a], [b]) => a.localeCompare(b))) {
+    let row = body.querySelector(`[data-endpoint="${CSS.escape(id)}"]`)
+    if (row === null) row = endpointRow(body, id, e)
+    const seen = healthOrder.filter((h) => e.health[h] > 0)
+    const health = row.querySelector('[data-health]')
+    health.dataset.health = seen[0] ?? 'unknown'
+    health.textContent = seen.length > 1 ? `${seen[0]} (${seen.join(' / ')})` : (seen[0] ?? '?')
+    row.querySelector('.tunnels').textContent = String(e.tunnels)
+  }
+}
+
+function endpointRow (body, id, e) {
+  const row = document.createElement('tr')
+  row.dataset.endpoint = id
+  const cells = [e.view, `${e.label} ${e.label === e.address ? '' : e.address}`, '', ''].map((text) => {
+    const td = document.createElement('td')
+    td.textContent = text
+    return td
+  })
+  cells[2].dataset.health = 'unknown'
+  cells[3].className = 'tunnels n'
+  const actions = document.createElement('td')
+  if (e.label.startsWith('app-')) {
+    for (const action of ['kill', 'restart']) {
+      const button = document.createElement('button')
+      button.type = 'button'
+      button.textContent = action
+      button.dataset.action = action
+      button.dataset.app = e.label
+      button.addEventListener('click', () => { fetch(`/mesh/apps/${e.label}/${action}`, { method: 'POST' }) })
+      actions.append(button)
+    }
+  }
+  row.append(...cells, actions)
+  body.append(row)
+  return row
 }
 
 /** One row per key under `prefix`, added the first time the key appears. */

@@ -62,6 +62,7 @@ export class AppState {
   routeUpgrade: (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, upgrade: UpgradeContext) => void = () => {
     throw new Error('@switchyard/core is not ready')
   }
+
   readonly #transports = new Map<string, { transport: UpgradeTransport, owner: string }>()
   readonly #modes = new Map<UpgradeModeName, { handler: UpgradeModeHandler, owner: string }>()
 

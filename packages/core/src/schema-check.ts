@@ -13,6 +13,7 @@ export function compileCheck (schema: TSchema): (value: unknown) => SchemaProble
   return (value) => {
     if (compiled.Check(value)) return null
     let best: SchemaProblem | null = null
+    let bestDepth = -1
     for (const e of compiled.Errors(value)) {
       // additionalProperties:false yields a second "schema is false" error per extra key; keep the clear one.
       if (e.keyword === 'boolean') continue
@@ -22,8 +23,13 @@ export function compileCheck (schema: TSchema): (value: unknown) => SchemaProble
         const field = path === '' ? String(extra) : `${path}.${String(extra)}`
         return { field, reason: 'unknown field' }
       }
-      const problem = { field: path === '' ? '(root)' : path, reason: e.message }
-      if (best === null || problem.field.length > best.field.length) best = problem
+      // The deepest path is the most specific (a union's branches each report at their own depth); the
+      // root counts as depth 0, however its name reads.
+      const depth = e.instancePath.split('/').length - 1
+      if (depth > bestDepth) {
+        best = { field: path === '' ? '(root)' : path, reason: e.message }
+        bestDepth = depth
+      }
     }
     return best ?? { field: '(root)', reason: 'invalid' }
   }

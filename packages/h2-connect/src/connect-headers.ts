@@ -4,7 +4,6 @@ import { connectionSpecificHeaders as connectionSpecific, firstValue as first, h
 /** The private header that carries the original method across an HTTP/2 hop (`preserveMethod`). */
 export const METHOD_CARRIER = 'x-switchyard-original-method'
 
-
 /** What an HTTP/1.1 upgrade becomes on an HTTP/2 hop. */
 export interface ExtendedConnectTarget {
   upgradeType: string

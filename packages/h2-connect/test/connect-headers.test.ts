@@ -5,13 +5,26 @@ import { acceptFor } from '../src/websocket-key.ts'
 
 test('turns an HTTP/1.1 upgrade into Envoy\'s extended CONNECT', () => {
   const h = toExtendedConnect({
-    host: 'svc:8080', upgrade: 'websocket', connection: 'keep-alive, Upgrade, x-hop', 'keep-alive': 'timeout=5',
-    'x-hop': '1', te: 'trailers', 'transfer-encoding': 'chunked', 'proxy-connection': 'x', 'content-length': '0',
-    'sec-websocket-version': '13', 'x-app': 'a'
+    host: 'svc:8080',
+    upgrade: 'websocket',
+    connection: 'keep-alive, Upgrade, x-hop',
+    'keep-alive': 'timeout=5',
+    'x-hop': '1',
+    te: 'trailers',
+    'transfer-encoding': 'chunked',
+    'proxy-connection': 'x',
+    'content-length': '0',
+    'sec-websocket-version': '13',
+    'x-app': 'a'
   }, { upgradeType: 'websocket', path: '/chat?x=1', secure: false, authority: 'ep:1' })
   assert.deepEqual(h, {
-    ':method': 'CONNECT', ':protocol': 'websocket', ':scheme': 'http', ':authority': 'svc:8080', ':path': '/chat?x=1',
-    'sec-websocket-version': '13', 'x-app': 'a'
+    ':method': 'CONNECT',
+    ':protocol': 'websocket',
+    ':scheme': 'http',
+    ':authority': 'svc:8080',
+    ':path': '/chat?x=1',
+    'sec-websocket-version': '13',
+    'x-app': 'a'
   })
 })
 

@@ -330,4 +330,3 @@ function toHash (hash: bigint | number | undefined): number | undefined {
   if (hash === undefined) return undefined
   return typeof hash === 'bigint' ? Number(BigInt.asUintN(32, hash)) : hash >>> 0
 }
-

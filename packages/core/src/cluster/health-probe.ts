@@ -67,12 +67,16 @@ function tlsOptions (endpoint: Endpoint, tls: Record<string, unknown> | undefine
 
 function tcpProbe (endpoint: Endpoint, onOk: () => void, onError: (err: Error) => void): () => void {
   const socket = net.connect({ host: endpoint.host, port: endpoint.port })
+  const onClose = (): void => onError(new Error('closed before connecting'))
   socket.once('connect', onOk)
   socket.once('error', onError)
-  socket.once('close', () => onError(new Error('closed before connecting')))
+  socket.once('close', onClose)
+  // Only the probe's own listeners go: a socket's 'close' is also watched from outside (diagnostics
+  // channel subscribers, APM agents), and they must still see it.
   return () => {
-    socket.removeAllListeners()
-    socket.on('error', () => {})
+    socket.off('connect', onOk)
+    socket.off('close', onClose)
+    socket.on('error', noop)
     socket.destroy()
   }
 }
@@ -106,21 +110,27 @@ function http1Probe (endpoint: Endpoint, spec: ProbeSpec, onStatus: (status: num
 
 function http2Probe (endpoint: Endpoint, spec: ProbeSpec, onStatus: (status: number) => void, onError: (err: Error) => void): () => void {
   const session = http2.connect(endpoint.origin, endpoint.secure ? { ALPNProtocols: ['h2'], ...tlsOptions(endpoint, spec.tls) } : {})
+  const onSessionClose = (): void => onError(new Error('session closed before an answer'))
   session.once('error', onError)
-  session.once('close', () => onError(new Error('session closed before an answer')))
+  session.once('close', onSessionClose)
   const stream = session.request({ ':method': 'GET', ':path': spec.path, ':authority': endpoint.authority, 'user-agent': userAgent }, { endStream: true })
   let status = 0
+  const onEnd = (): void => onStatus(status)
+  const onStreamClose = (): void => onError(new Error(`stream closed (code ${stream.rstCode ?? 0}) before an answer`))
   stream.once('response', (headers) => { status = Number(headers[':status'] ?? 0) })
-  stream.once('end', () => onStatus(status))
+  stream.once('end', onEnd)
   stream.once('error', onError)
-  stream.once('close', () => onError(new Error(`stream closed (code ${stream.rstCode ?? 0}) before an answer`)))
+  stream.once('close', onStreamClose)
   stream.resume()
   return () => {
-    stream.removeAllListeners()
-    session.removeAllListeners()
-    stream.on('error', () => {})
-    session.on('error', () => {})
+    stream.off('end', onEnd)
+    stream.off('close', onStreamClose)
+    session.off('close', onSessionClose)
+    stream.on('error', noop)
+    session.on('error', noop)
     stream.destroy()
     session.destroy()
   }
 }
+
+function noop (): void {}

@@ -1,6 +1,7 @@
 import type { Host } from './host.js'
 import { random32, type LoadBalancer } from './load-balancer.js'
 import { hash32 } from './hash.js'
+import { nthOther } from './ring-hash.js'
 
 export interface MaglevOptions {
   /** A prime; default 65537 (Envoy's). */
@@ -70,9 +71,11 @@ export class MaglevLoadBalancer implements LoadBalancer {
 
   pick (hash: number | undefined, attempt: number): Host | undefined {
     if (this.#hosts.length === 0) return undefined
-    let h = hash ?? random32()
-    // A retry flips the high bits (Envoy: hash ^= ~0 - attempt + 1) to land far from the first pick.
-    if (attempt > 0) h = (h ^ (0x100000000 - attempt)) >>> 0
-    return this.#hosts[this.#table[h % this.#size]!]
+    const slot = (hash ?? random32()) % this.#size
+    if (attempt === 0) return this.#hosts[this.#table[slot]!]
+    // A retry goes to another host than the attempts before (Envoy flips the hash's bits, which lands on
+    // the same host again one time in N): the attempt-th other host in the table's next slots, whose
+    // owners are spread at random, so the walk is a few slots long. Retries only.
+    return this.#hosts[nthOther(this.#table, slot, attempt)]
   }
 }

@@ -87,8 +87,12 @@ export class RingHashLoadBalancer implements LoadBalancer {
       if (hashes[mid]! < target) lo = mid + 1
       else hi = mid
     }
-    // A retry behaves as if the chosen point were not there (Envoy: the next point on the ring).
-    return this.#members[this.#owners[(lo + attempt) % n]!]
+    const owners = this.#owners
+    if (attempt === 0) return this.#members[owners[lo % n]!]
+    // A retry behaves as if the hosts picked before were not on the ring (Envoy's stated intent; its
+    // `i + attempt` lands on the same host again whenever neighbouring points share it, which with 1,024
+    // points per host is most of the time): walk on to the attempt-th other host. Retries only.
+    return this.#members[nthOther(owners, lo, attempt)]
   }
 
   #sameMembers (members: readonly Host[]): boolean {
@@ -128,6 +132,20 @@ export class RingHashLoadBalancer implements LoadBalancer {
     this.#points.set(host, { count, points })
     return points
   }
+}
+
+/**
+ * The owner `attempt` distinct owners on from `start` (its own first), walking the slots forward and
+ * wrapping; the last one found when the slots hold fewer. At most one pass over the slots.
+ */
+export function nthOther (owners: Uint32Array | Int32Array, start: number, attempt: number): number {
+  const n = owners.length
+  const seen = [owners[start % n]!]
+  for (let step = 1; step < n && seen.length <= attempt; step++) {
+    const owner = owners[(start + step) % n]!
+    if (!seen.includes(owner)) seen.push(owner)
+  }
+  return seen[Math.min(attempt, seen.length - 1)]!
 }
 
 /** Sorts `keys` ascending, moving `values` along: a stable LSD radix sort, two passes of 16 bits, O(n). */

@@ -391,7 +391,6 @@ export class FilterChain {
   }
 
   #context (index: number, init: ChainInit): FilterContext {
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
     const chain = this
     const n = init.filters.length
     let paused = false

@@ -61,8 +61,11 @@ export interface RouterInit {
   upstream: UpstreamOptions
   /** ms until the answer (the route timeout); 0 = none. */
   timeout: number
-  /** Every attempt opens a fresh upstream connection held for the stream's life (HTTP/1.1 upgrades, legacy). */
-  connectionPerAttempt: boolean
+  /**
+   * Every attempt opens a fresh upstream connection held for the stream's life (HTTP/1.1 upgrades, legacy),
+   * so it takes a connection slot; a function decides per chosen cluster.
+   */
+  connectionPerAttempt: boolean | ((cluster: Cluster) => boolean)
   log: FastifyBaseLogger
   owner: RouterOwner
   /** The route's compiled `hashPolicy` (ring hash, maglev, sticky cookies). */
@@ -85,7 +88,8 @@ export class Router {
   readonly #owner: RouterOwner
   readonly #log: FastifyBaseLogger
   readonly #timeoutMs: number
-  readonly #perAttempt: boolean
+  readonly #perAttemptOf: boolean | ((cluster: Cluster) => boolean)
+  #perAttempt = false
   readonly #policy: RetryPolicy
   #state: State = 'idle'
   #cluster: Cluster | undefined
@@ -115,7 +119,7 @@ export class Router {
     this.#owner = init.owner
     this.#log = init.log
     this.#timeoutMs = init.timeout
-    this.#perAttempt = init.connectionPerAttempt
+    this.#perAttemptOf = init.connectionPerAttempt
     this.#policy = new RetryPolicy(init.upstream)
     this.#hashOf = init.hashOf
     this.#hashInput = init.hashInput
@@ -153,6 +157,7 @@ export class Router {
       return
     }
     this.#cluster = cluster
+    this.#perAttempt = typeof this.#perAttemptOf === 'function' ? this.#perAttemptOf(cluster) : this.#perAttemptOf
     app.stats.cluster(cluster.name, 'upstream_rq_total')
     if (!cluster.breakers.tryRequest()) {
       this.#fail('overflow', new SwyUpstreamOverflowError(cluster.name, 'maxRequests'))

@@ -70,16 +70,21 @@ for (const [what, options, field] of invalid) {
 test('setEndpoints validates like the options: a bad entry throws a coded error and changes nothing', (t) => {
   const { cluster, stat } = makeCluster(t, { endpoints: ['10.0.0.1:80', { address: '10.0.0.2:80', weight: 3 }] })
   const before = cluster.endpoints()
-  for (const bad of [
-    ['10.0.0.3:80', { address: '10.0.0.4:80', weight: 0 }],
-    ['10.0.0.3:80', { address: '10.0.0.4:80', weight: 129 }],
-    ['10.0.0.3:80', 'http://10.0.0.4/path'],
-    ['10.0.0.3:80', { address: '10.0.0.4:80', colour: 'red' }],
-    [42],
-    [],
-    'not a list'
-  ]) {
-    assert.throws(() => cluster.setEndpoints(bad as string[]), { code: 'SWY_ERR_CLUSTER_OPTIONS' }, JSON.stringify(bad))
+  for (const [bad, field] of [
+    [['10.0.0.3:80', { address: '10.0.0.4:80', weight: 0 }], 'endpoints[1].weight'],
+    [['10.0.0.3:80', { address: '10.0.0.4:80', weight: 129 }], 'endpoints[1].weight'],
+    [['10.0.0.3:80', 'http://10.0.0.4/path'], 'endpoints[1]'],
+    [['10.0.0.3:80', { address: '10.0.0.4:80', colour: 'red' }], 'endpoints[1].colour'],
+    [[42], 'endpoints[0]'],
+    [[], 'endpoints'],
+    ['not a list', 'endpoints']
+  ] as const) {
+    assert.throws(() => cluster.setEndpoints(bad as unknown as string[]), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'SWY_ERR_CLUSTER_OPTIONS')
+      // The field named is the entry's own (a weight of 0 once read "endpoints[1]: must be string").
+      assert.ok(err.message.includes(`${field}:`), `"${err.message}" does not name ${field}`)
+      return true
+    }, JSON.stringify(bad))
     assert.deepEqual(cluster.endpoints(), before)
   }
   assert.equal(stat('membership_change'), 0)

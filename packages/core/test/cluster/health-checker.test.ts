@@ -1,4 +1,5 @@
 import { test } from 'node:test'
+import diagnostics from 'node:diagnostics_channel'
 import assert from 'node:assert/strict'
 import http from 'node:http'
 import https from 'node:https'
@@ -117,6 +118,32 @@ test('an HTTP/2 cluster is checked over HTTP/2 (h2c)', async (t) => {
   assert.equal(cluster.endpoints()[0]!.health, 'healthy')
   assert.equal(seen[0]!['user-agent'], 'switchyard')
   assert.equal(seen[0]![':authority'], `127.0.0.1:${port}`)
+})
+
+test('a check\'s socket still reports its close to listeners outside the probe (TCP and HTTP/2 checks)', { timeout: 10_000 }, async (t) => {
+  // Diagnostics subscribers and leak checkers watch every socket's 'close'; a probe that stripped every
+  // listener when it finished left them waiting forever.
+  const tcpServer = net.createServer((socket) => socket.on('error', () => {}))
+  const tcpPort = await listen(tcpServer, t)
+  const h2Server = http2.createServer()
+  h2Server.on('stream', (stream) => { stream.respond({ ':status': 200 }); stream.end('ok') })
+  const h2Port = await listen(h2Server as unknown as net.Server, t)
+  const sockets: net.Socket[] = []
+  const onSocket = (message: unknown): void => { sockets.push((message as { socket: net.Socket }).socket) }
+  diagnostics.subscribe('net.client.socket', onSocket)
+  t.after(() => diagnostics.unsubscribe('net.client.socket', onSocket))
+  const closed: Array<Promise<void>> = []
+  const watchNew = (): void => {
+    for (const s of sockets.splice(0)) closed.push(new Promise((resolve) => s.once('close', () => resolve())))
+  }
+  const tcp = makeCluster(t, { endpoints: [`127.0.0.1:${tcpPort}`], healthCheck: { tcp: true, ...fast } }, 'tcp')
+  const h2 = makeCluster(t, { endpoints: [`127.0.0.1:${h2Port}`], protocol: 'http2', healthCheck: fast }, 'h2')
+  const ready = Promise.all([tcp.cluster.ready(), h2.cluster.ready()])
+  watchNew()
+  await ready
+  assert.deepEqual([...tcp.cluster.endpoints(), ...h2.cluster.endpoints()].map(e => e.health), ['healthy', 'healthy'])
+  assert.equal(closed.length, 2, 'one socket per check')
+  await Promise.all(closed)
 })
 
 test('an https endpoint is checked over TLS with the cluster\'s tls options', async (t) => {

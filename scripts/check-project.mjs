@@ -1,41 +1,22 @@
 #!/usr/bin/env node
-// Dependency-free lint for one workspace package: `node scripts/lint.mjs <package dir>`.
-// Prints each finding as `file:line message` and exits 1 when there is any.
+// Project checks that are not about code, for one workspace package (the code lint is ESLint, eslint.config.mjs):
+// `node scripts/check-project.mjs <package dir>`. Prints each finding as `file:line message`, exits 1 on any.
 //
-// Rules
-// - tests (a `test/` folder or a *.test.* / *.tst.* file): no `.only(`, `only: true`, `.skip(`, `todo:`
-// - `src/`: no `console.log`, no file over MAX_SRC_LINES lines
-// - everywhere: no TypeScript `enum` or `namespace` (use `as const` objects and modules)
-// - a package with `src/errors.ts`: every SWY_ERR_* code defined there is in the README's Errors
-//   table, and every code in that table is defined there
-// - every folder holding *.test.* files is run by a package.json script (`<folder>/*.test.ts`), since
+// - a package with `src/errors.ts`: every SWY_ERR_* code defined there is in the README's Errors table,
+//   and every code in that table is defined there
+// - every folder holding *.test.* files (node:test) is run by a package.json script (`<folder>/*.test.ts`), since
 //   Node 20's `--test` expands no glob and a folder left out of the list would silently never run
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const MAX_SRC_LINES = 600
 const SKIP_DIRS = new Set(['node_modules', 'dist', '.turbo', 'coverage', 'test-artifacts', 'results'])
 const SOURCE_FILE = /\.(?:[cm]?ts|tsx|[cm]?js)$/
-const TEST_FILE = /\.(?:test|spec|tst)\.[cm]?[jt]sx?$/
-
-const TEST_RULES = [
-  [/\.only\(/, 'focused test (.only) left in'],
-  [/\bonly:\s*true\b/, 'focused test (only: true) left in'],
-  [/\.skip\(/, 'skipped test (.skip) left in'],
-  [/\btodo:/, 'todo test (todo:) left in']
-]
-const TYPESCRIPT_RULES = [
-  [/^\s*(?:export\s+)?(?:declare\s+)?(?:const\s+)?enum\s+[A-Za-z_$]/, 'TypeScript enum: use an `as const` object'],
-  [/^\s*(?:export\s+)?(?:declare\s+)?namespace\s+[A-Za-z_$]/, 'TypeScript namespace: use a module']
-]
-const CONSOLE_LOG = /\bconsole\.log\s*\(/
 const ERROR_CODE = /SWY_ERR_[A-Z0-9_]+/g
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const pkgDir = resolve(process.argv[2] ?? '.')
 const findings = []
-let fileCount = 0
 
 function report (file, line, message) {
   findings.push(`${relative(process.cwd(), file) || file}:${line} ${message}`)
@@ -56,45 +37,6 @@ function walk (dir, out) {
     }
   }
   return out
-}
-
-function isCommentLine (line) {
-  const t = line.trimStart()
-  return t.startsWith('//') || t.startsWith('*') || t.startsWith('/*')
-}
-
-function lintFile (file) {
-  fileCount++
-  const fromRoot = relative(repoRoot, file).split(sep)
-  const fromPkg = relative(pkgDir, file).split(sep)
-  const isTest = TEST_FILE.test(file) || fromRoot.slice(0, -1).includes('test')
-  const isSrc = fromPkg[0] === 'src'
-  const isTs = /\.[cm]?tsx?$/.test(file)
-
-  const text = readFileSync(file, 'utf8')
-  const lines = text.split('\n')
-  const lineCount = lines.length - (lines.at(-1) === '' ? 1 : 0)
-  if (isSrc && lineCount > MAX_SRC_LINES) {
-    report(file, MAX_SRC_LINES + 1, `file has ${lineCount} lines (max ${MAX_SRC_LINES} in src/): split it by role`)
-  }
-  // Cheap pre-checks keep the per-line loop to the files that can match at all.
-  const checkTests = isTest && /\.only\(|only:|\.skip\(|todo:/.test(text)
-  const checkConsole = isSrc && text.includes('console.log')
-  const checkTs = isTs && /\b(?:enum|namespace)\b/.test(text)
-  if (!checkTests && !checkConsole && !checkTs) return
-
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]
-    if (checkTests) {
-      for (const [re, message] of TEST_RULES) if (re.test(line)) report(file, i + 1, message)
-    }
-    if (checkConsole && CONSOLE_LOG.test(line) && !isCommentLine(line)) {
-      report(file, i + 1, 'console.log in src/: use the Fastify logger (ctx.log / app.log)')
-    }
-    if (checkTs) {
-      for (const [re, message] of TYPESCRIPT_RULES) if (re.test(line)) report(file, i + 1, message)
-    }
-  }
 }
 
 /** Codes with the line of their first appearance, in order. */
@@ -151,7 +93,8 @@ function lintTestFolders (files) {
   const pkgJson = join(pkgDir, 'package.json')
   if (!existsSync(pkgJson)) return
   const scripts = Object.values(JSON.parse(readFileSync(pkgJson, 'utf8')).scripts ?? {}).join(' ')
-  const folders = new Set(files.filter((f) => TEST_FILE.test(f)).map((f) => relative(pkgDir, dirname(f)).split(sep).join('/')))
+  // node:test files only: tstyche finds its *.tst.ts files itself (tstyche.config.json).
+  const folders = new Set(files.filter((f) => /\.test\.[cm]?[jt]sx?$/.test(f)).map((f) => relative(pkgDir, dirname(f)).split(sep).join('/')))
   for (const folder of folders) {
     const glob = folder === '' ? '*.test.' : `${folder}/*.test.`
     if (!scripts.includes(glob)) report(pkgJson, 1, `no script runs the tests in ${folder || '.'}/ (add ${glob}ts to the test script)`)
@@ -159,17 +102,16 @@ function lintTestFolders (files) {
 }
 
 if (!existsSync(pkgDir)) {
-  console.error(`lint: no such directory: ${pkgDir}`)
+  console.error(`check-project: no such directory: ${pkgDir}`)
   process.exit(2)
 }
 const files = walk(pkgDir, [])
-for (const file of files) lintFile(file)
 lintErrorsTable()
 lintTestFolders(files)
 
 if (findings.length > 0) {
   for (const finding of findings) console.log(finding)
-  console.log(`lint: ${findings.length} finding${findings.length === 1 ? '' : 's'} in ${relative(repoRoot, pkgDir) || '.'}`)
+  console.log(`check-project: ${findings.length} finding${findings.length === 1 ? '' : 's'} in ${relative(repoRoot, pkgDir) || '.'}`)
   process.exit(1)
 }
-console.log(`lint: ${fileCount} files clean in ${relative(repoRoot, pkgDir) || '.'}`)
+console.log(`check-project: ${relative(repoRoot, pkgDir) || '.'} is consistent`)
