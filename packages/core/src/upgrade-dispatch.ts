@@ -2,7 +2,7 @@ import { ServerResponse, type IncomingMessage, type Server } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import type { Duplex } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
-import { stripH2cUpgrade, upgradeTypeOf } from './headers.js'
+import { ignoreHttp10Upgrade, stripH2cUpgrade, upgradeTypeOf } from './headers.js'
 import { closeSoon, Http1Downstream } from './downstream.js'
 import { writeRefusal } from './refusal.js'
 import { kUpgrade } from './symbols.js'
@@ -77,8 +77,9 @@ export class UpgradeDispatch {
       return
     }
     const h2c = stripH2cUpgrade(req)
+    const http10 = ignoreHttp10Upgrade(req)
     const upgradeType = upgradeTypeOf(req.headers)
-    if (h2c && upgradeType === null && hasBody(req) && this.#replayAsPlain(req, socket, head)) return
+    if ((h2c || http10) && upgradeType === null && hasBody(req) && this.#replayAsPlain(req, socket, head)) return
 
     const owner = this.#registry.ownerOf(req)
     if (owner !== 'switchyard' && this.#foreign.length > 0 && this.#offerForeign(req, socket, head, owner === 'fastify-websocket')) return
@@ -119,9 +120,9 @@ export class UpgradeDispatch {
   }
 
   /**
-   * An h2c upgrade with a body: Node emitted it as an upgrade, so its body was never parsed. With h2c
-   * stripped it is a plain request (Envoy serves it as one), so its head is written again without the h2c
-   * headers, put back in front of the unread bytes, and the socket handed back to the HTTP server, which
+   * An h2c upgrade (or an HTTP/1.0 request with `Upgrade`) with a body: Node emitted it as an upgrade, so its
+   * body was never parsed. With the upgrade stripped it is a plain request (Envoy serves it as one), so its
+   * head is written again without the upgrade headers, put back in front of the unread bytes, and the socket handed back to the HTTP server, which
    * parses the request and its body (and anything after it) as on any keep-alive connection.
    */
   #replayAsPlain (req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
