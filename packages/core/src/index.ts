@@ -14,6 +14,8 @@ import { Http1UpgradeTransport } from './transport/http1-upgrade.js'
 import { toPrometheus } from './prometheus.js'
 import { ConnectionReaper } from './connection-reaper.js'
 import { kSwitchyard } from './symbols.js'
+import { proxy } from './proxy.js'
+import { restoreBodyHeaders, streamBodyOf } from './raw-body.js'
 import type { Filter } from './filter/filter.js'
 import { SwyDuplicateUpgradeTypeError, SwyPluginOptionsError, SwyShuttingDownError } from './errors.js'
 
@@ -74,9 +76,12 @@ async function switchyard (fastify: FastifyInstance, options: SwitchyardOptions)
   const registry = new RouteRegistry(fastify, app)
   fastify.addHook('onRoute', (routeOptions: RouteOptions) => {
     const { owner, state } = registry.add(routeOptions)
+    // `proxy` streams the body itself, whatever its type: Fastify's parsers stay out of it on these routes.
+    if (state?.upstream !== undefined && routeOptions.handler === proxy) streamBodyOf(routeOptions)
     // An @fastify/websocket route keeps its handler: that plugin reads it as the WebSocket handler.
     if (owner !== 'fastify-websocket') routeOptions.handler = wrapHandler(app, state, routeOptions.handler)
   })
+  fastify.addHook('preValidation', restoreBodyHeaders)
 
   const reaper = new ConnectionReaper(fastify.server)
   const dispatch = new UpgradeDispatch(fastify, app, registry, reaper)

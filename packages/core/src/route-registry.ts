@@ -94,7 +94,8 @@ export class RouteRegistry {
       redirect: own.redirect,
       prefix: routePrefix(routeOptions.url),
       rawUpgradeConfigs: own.upgradeConfigs,
-      hashOf: own.upstream?.hashPolicy === undefined ? undefined : compileHashPolicy(own.upstream.hashPolicy)
+      hashOf: own.upstream?.hashPolicy === undefined ? undefined : compileHashPolicy(own.upstream.hashPolicy),
+      bodyLimit: routeOptions.bodyLimit
     }
   }
 

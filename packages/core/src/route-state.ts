@@ -14,4 +14,6 @@ export interface RouteState {
   rawUpgradeConfigs: RouteUpgradeConfig[] | undefined
   /** `upstream.hashPolicy`, compiled once. */
   hashOf: HashFunction | undefined
+  /** The route's own `bodyLimit`: the most body bytes `proxy` streams (none without one, as Envoy). */
+  bodyLimit: number | undefined
 }
