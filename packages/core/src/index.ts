@@ -16,6 +16,7 @@ import { ConnectionReaper } from './connection-reaper.js'
 import { kSwitchyard } from './symbols.js'
 import { proxy } from './proxy.js'
 import { restoreBodyHeaders, streamBodyOf } from './raw-body.js'
+import { literalAuthorityPath } from './connect-target.js'
 import type { Filter } from './filter/filter.js'
 import { SwyDuplicateUpgradeTypeError, SwyPluginOptionsError, SwyShuttingDownError } from './errors.js'
 
@@ -73,9 +74,13 @@ async function switchyard (fastify: FastifyInstance, options: SwitchyardOptions)
     clusters: { get: (name: string) => clusters.get(name) }
   })
 
+  // CONNECT is one more upgrade type (Envoy): routes declare it like any method, `app.route({ method: 'CONNECT' })`.
+  if (!fastify.supportedMethods.includes('CONNECT')) fastify.addHttpMethod('CONNECT')
   const registry = new RouteRegistry(fastify, app)
   fastify.addHook('onRoute', (routeOptions: RouteOptions) => {
     const { owner, state } = registry.add(routeOptions)
+    // A CONNECT is routed on `/host:port`: the port's colon is literal, not a parameter.
+    if (hasMethod(routeOptions.method, 'CONNECT')) routeOptions.url = literalAuthorityPath(routeOptions.url)
     // `proxy` streams the body itself, whatever its type: Fastify's parsers stay out of it on these routes.
     if (state?.upstream !== undefined && routeOptions.handler === proxy) streamBodyOf(routeOptions)
     // An @fastify/websocket route keeps its handler: that plugin reads it as the WebSocket handler.
@@ -87,6 +92,7 @@ async function switchyard (fastify: FastifyInstance, options: SwitchyardOptions)
   const dispatch = new UpgradeDispatch(fastify, app, registry, reaper)
   dispatch.attach(fastify.server)
   app.routeUpgrade = (req, res, upgrade) => dispatch.routeUpgrade(req, res, upgrade)
+  app.routeConnect = (req, socket, head) => dispatch.routeConnect(req, socket, head)
 
   fastify.addHook('onReady', async () => {
     registry.finalCheck()
@@ -114,6 +120,10 @@ async function switchyard (fastify: FastifyInstance, options: SwitchyardOptions)
   })
 }
 
+function hasMethod (method: string | string[], name: string): boolean {
+  return Array.isArray(method) ? method.includes(name) : method === name
+}
+
 function checkFilters (filters: Filter[] | undefined, field: string): void {
   for (const [i, f] of (filters ?? []).entries()) {
     for (const key of ['onRequestHeaders', 'onRequestData', 'onResponseHeaders', 'onResponseData', 'onClose'] as const) {
@@ -132,6 +142,6 @@ export { FilterStatus } from './filter/filter.js'
 export type { Filter, FilterContext, FilterResult, CloseReason } from './filter/filter.js'
 export type { Headers } from './headers.js'
 export type { SwitchyardOptions, UpgradeConfig, ClusterOptions } from './plugin-options.js'
-export type { SwitchyardRouteOptions, UpstreamOptions, RouteUpgradeConfig, RedirectOptions } from './route-options.js'
+export type { SwitchyardRouteOptions, UpstreamOptions, RouteUpgradeConfig, RedirectOptions, ConnectConfig } from './route-options.js'
 export type { SwitchyardDecorator, SwitchyardCluster } from './fastify-augment.js'
 export * as errors from './errors.js'

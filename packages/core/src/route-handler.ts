@@ -57,6 +57,6 @@ function handleUpgrade (
   if (route?.redirect !== undefined) return sendRedirect(request, reply, route.redirect)
   if (route?.upstream === undefined) return handler.call(instance as never, request, reply)
   reply.hijack()
-  new UpgradeStream(core, route, request, downstream, upgradeType, filters).start()
+  new UpgradeStream(core, route, request, downstream, upgradeType, filters, upgrade.authority).start()
   return reply
 }

@@ -2,7 +2,7 @@ import type { Duplex, Readable } from 'node:stream'
 import type { FastifyRequest } from 'fastify'
 import type { CloseReason, Filter } from './filter/filter.js'
 import { FilterChain, type ChainOwner, type ChainSink } from './filter/filter-chain.js'
-import { addForwardingHeaders, firstValue, headersFromRaw, sanitizeUpgradeRequestHeaders, type Headers } from './headers.js'
+import { addForwardingHeaders, firstValue, headersFromRaw, headerTokens, sanitizeUpgradeRequestHeaders, type Headers } from './headers.js'
 import { rewriteHost, rewritePath } from './route-action.js'
 import { Tunnel, streamSink, type TunnelSink } from './tunnel.js'
 import type { Downstream } from './downstream.js'
@@ -13,9 +13,12 @@ import type { Host } from './cluster/host.js'
 import { hashInputOf, Router, type Attempt, type AttemptEvents, type RouterFailure } from './router/router.js'
 import { routeTimeout } from './router/retry-policy.js'
 import { tunnelCloseChannel, upgradeStartChannel } from './diagnostics.js'
+import { TcpConnectTransport } from './transport/tcp-connect.js'
 import { SwyUpstreamProtocolError } from './errors.js'
 
 const EMPTY = Buffer.alloc(0)
+/** A CONNECT terminated here: the TCP connection to the endpoint is the upstream (Envoy's `connect_config`). */
+const terminated = new TcpConnectTransport()
 
 type Phase = 'handshake' | 'tunnel' | 'response' | 'closed'
 
@@ -32,6 +35,10 @@ export class UpgradeStream implements ChainOwner {
   readonly #request: FastifyRequest
   readonly #downstream: Downstream
   readonly #upgradeType: string
+  /** A CONNECT's target (`host:port`); undefined for any other upgrade. */
+  readonly #authority: string | undefined
+  /** The status that opened the tunnel: 101, or a CONNECT's 2xx. */
+  #acceptStatus = 101
   #phase: Phase = 'handshake'
   #tunnel: Tunnel | undefined
   #upstreamSocket: Duplex | undefined
@@ -47,12 +54,13 @@ export class UpgradeStream implements ChainOwner {
   /** Who ended a stream that closed before a tunnel: the client, the upstream's answer, or a local reply. */
   #endReason: CloseReason = 'downstream'
 
-  constructor (core: AppState, route: RouteState, request: FastifyRequest, downstream: Downstream, upgradeType: string, filters: readonly Filter[]) {
+  constructor (core: AppState, route: RouteState, request: FastifyRequest, downstream: Downstream, upgradeType: string, filters: readonly Filter[], authority?: string) {
     this.#core = core
     this.#route = route
     this.#request = request
     this.#downstream = downstream
     this.#upgradeType = upgradeType
+    this.#authority = upgradeType === 'connect' ? authority : undefined
     this.#router = new Router({
       app: core,
       upstream: route.upstream!,
@@ -100,6 +108,13 @@ export class UpgradeStream implements ChainOwner {
     // Pseudo-headers of an HTTP/2 downstream never travel as header lines (RFC 9113 §8.3).
     for (const key in headers) if (key.startsWith(':')) delete headers[key]
     if (this.#downstream.protocol === 'http1') sanitizeUpgradeRequestHeaders(headers)
+    if (this.#authority !== undefined) {
+      // A CONNECT has no Upgrade: its Connection header and the fields it names are this hop's only
+      // (RFC 9110 §7.6.1); it has no content either (checked before routing).
+      for (const token of headerTokens(headers.connection)) delete headers[token]
+      delete headers.connection
+      delete headers['content-length']
+    }
     addForwardingHeaders(headers, raw.socket?.remoteAddress, (raw.socket as { encrypted?: boolean } | undefined)?.encrypted === true ? 'https' : 'http')
     this.chain.requestHeaders(headers, false)
     if (this.#downstream.head.length > 0 && this.#phase !== 'closed') this.#onEarlyData(this.#downstream.head)
@@ -159,7 +174,9 @@ export class UpgradeStream implements ChainOwner {
 
   openAttempt (cluster: Cluster, host: Host, _attempt: number, events: AttemptEvents): Attempt {
     const core = this.#core
-    const transport = core.transport(cluster.protocol)
+    // A terminated CONNECT opens TCP to the endpoint, whatever the cluster's protocol; a forwarded one is
+    // sent as a CONNECT on the cluster's transport (HTTP/1.1, or HTTP/2 with h2-connect).
+    const transport = this.#authority !== undefined && this.#route.connectConfig !== undefined ? terminated : core.transport(cluster.protocol)
     if (transport === undefined) {
       events.failed('protocol', new SwyUpstreamProtocolError(cluster.name, `no transport for protocol ${cluster.protocol} (is @switchyard/h2-connect registered?)`))
       return { abort: noop }
@@ -168,16 +185,22 @@ export class UpgradeStream implements ChainOwner {
     const endpoint = host.endpoint
     const headers = { ...this.#requestHeaders! }
     rewriteHost(headers, upstream, endpoint)
-    const path = rewritePath(this.#request.raw.url ?? '/', this.#route.prefix, upstream.prefixRewrite)
+    let path = rewritePath(this.#request.raw.url ?? '/', this.#route.prefix, upstream.prefixRewrite)
+    if (this.#authority !== undefined) {
+      // A forwarded CONNECT asks for the target the client named (or the route's host rewrite of it); where
+      // it goes is still only the route's cluster (never an open proxy).
+      path = upstream.hostRewrite !== undefined || upstream.autoHostRewrite === true ? String(firstValue(headers.host)) : this.#authority
+      headers.host = path
+    }
     // Every upstream connection of an upgrade is destroyed when it ends: none is ever reused.
     const destroyed = new DestroyCount(core, cluster.name)
     const pending = transport.open({
-      cluster, endpoint, method: this.#request.raw.method ?? 'GET', path, upgradeType: this.#upgradeType, headers
+      cluster, endpoint, method: this.#authority !== undefined ? 'CONNECT' : this.#request.raw.method ?? 'GET', path, upgradeType: this.#upgradeType, headers
     }, {
-      accepted: (resHeaders, socket, head) => {
-        if (!events.answered(101)) { socket.destroy(); return }
+      accepted: (resHeaders, socket, head, status = 101) => {
+        if (!events.answered(status)) { socket.destroy(); return }
         socket.once('close', destroyed.count)
-        this.#onAccepted(resHeaders, socket, head)
+        this.#onAccepted(resHeaders, socket, head, status)
       },
       response: (status, resHeaders, body) => {
         // A 4xx/5xx is an ordinary response (Envoy may pool its connection: no upstream_cx_destroy); any
@@ -238,18 +261,20 @@ export class UpgradeStream implements ChainOwner {
     down.on('drain', () => body.resume())
   }
 
-  #onAccepted (headers: Headers, socket: Duplex, head: Buffer): void {
+  #onAccepted (headers: Headers, socket: Duplex, head: Buffer, status: number): void {
     socket.on('error', noop)
     if (this.#phase !== 'handshake') { socket.destroy(); return }
     const core = this.#core
     // RFC 9110 §7.8: the 101 names the protocol switched to; another one than requested is not tunnelled.
-    const switchedTo = firstValue(headers.upgrade)?.trim().toLowerCase()
+    // A CONNECT's 2xx names none (RFC 9110 §9.3.6).
+    const switchedTo = this.#authority !== undefined ? 'connect' : firstValue(headers.upgrade)?.trim().toLowerCase()
     if (switchedTo !== this.#upgradeType) {
       socket.destroy()
       this.#localFailure(new SwyUpstreamProtocolError(this.#router.cluster!.name, `101 switched to "${switchedTo ?? ''}", not "${this.#upgradeType}"`))
       return
     }
     this.#phase = 'tunnel'
+    this.#acceptStatus = status
     this.#upstreamSocket = socket
     // The upgrade is accepted: the held bytes go first, in order.
     for (const chunk of this.#held) socket.write(chunk)
@@ -262,7 +287,7 @@ export class UpgradeStream implements ChainOwner {
       ? streamSink(socket)
       : { write: (c) => chain.requestData(c, false), end: () => { chain.requestData(EMPTY, true) }, buffered: true }
     this.#router.decorateResponse(headers)
-    chain.responseHeaders(101, headers, false)
+    chain.responseHeaders(status, headers, false)
     // A filter may answer the 101 with a local reply: the stream then ends through its close listener.
     if (this.#phase !== 'tunnel') { socket.destroy(); return }
     down.removeListener('data', this.#onEarlyData)
@@ -296,9 +321,9 @@ export class UpgradeStream implements ChainOwner {
 
   #downstreamSink: ChainSink = {
     headers: (status, headers) => {
-      if (status === 101) {
+      if (this.#phase === 'tunnel' && status === this.#acceptStatus) {
         if (this.#downstream.responseStarted) return
-        this.#downstream.accept(headers)
+        this.#downstream.accept(headers, status)
       } else {
         this.#downstream.respond(status, headers)
       }

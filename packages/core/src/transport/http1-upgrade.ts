@@ -2,15 +2,17 @@ import http from 'node:http'
 import type { Duplex } from 'node:stream'
 import { headersFromRaw } from '../headers.js'
 import { connectEndpoint } from './connect.js'
+import { openHttp1Connect } from './http1-connect.js'
 import type { PendingUpgrade, UpgradeEvents, UpgradeRequest, UpgradeTransport } from './transport.js'
 
 /**
- * HTTP/1.1 upgrade to an endpoint, one fresh connection per upgrade: a connection that answered an
+ * HTTP/1.1 upgrade (or CONNECT, forwarded) to an endpoint, one fresh connection per upgrade: a connection that answered an
  * upgrade is never reused (Envoy destroys it), so no pool. Node's parser reads the answer; the head is
  * written exactly as given (no Content-Length or Transfer-Encoding added: bytes after the head are payload).
  */
 export class Http1UpgradeTransport implements UpgradeTransport {
   open (request: UpgradeRequest, events: UpgradeEvents): PendingUpgrade {
+    if (request.upgradeType === 'connect') return openHttp1Connect(request, events)
     const { endpoint, cluster } = request
     let done = false
     const connection = connectEndpoint(cluster, endpoint, noop)
