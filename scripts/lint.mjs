@@ -3,18 +3,22 @@
 // Prints each finding as `file:line message` and exits 1 when there is any.
 //
 // Rules
-// - tests (a `test/` folder or a *.test.* / *.tst.* file): no `.only(`, `only: true`, `.skip(`, `todo:`
+// - tests (a `test/` folder or a *.test.* / *.tst.* file): no `.only(`, `only: true`, `.skip(`, `skip: true`,
+//   `todo:`; the one exception is test/helpers/peers.ts, which skips at run time a test whose system
+//   binary is missing (`t.skip(reason)`, or a failure under SWITCHYARD_REQUIRE_PEERS=1)
 // - `src/`: no `console.log`, no file over MAX_SRC_LINES lines
 // - everywhere: no TypeScript `enum` or `namespace` (use `as const` objects and modules)
 // - a package with `src/errors.ts`: every SWY_ERR_* code defined there is in the README's Errors
 //   table, and every code in that table is defined there
-// - every folder holding *.test.* files is run by a package.json script (`<folder>/*.test.ts`), since
+// - every folder holding *.test.* files (node:test) is run by a package.json script (`<folder>/*.test.ts`), since
 //   Node 20's `--test` expands no glob and a folder left out of the list would silently never run
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const MAX_SRC_LINES = 600
+// The only file allowed to skip a test: it decides at run time, from the binaries this machine has.
+const PEERS_HELPER = join('test', 'helpers', 'peers.ts')
 const SKIP_DIRS = new Set(['node_modules', 'dist', '.turbo', 'coverage', 'test-artifacts', 'results'])
 const SOURCE_FILE = /\.(?:[cm]?ts|tsx|[cm]?js)$/
 const TEST_FILE = /\.(?:test|spec|tst)\.[cm]?[jt]sx?$/
@@ -22,7 +26,8 @@ const TEST_FILE = /\.(?:test|spec|tst)\.[cm]?[jt]sx?$/
 const TEST_RULES = [
   [/\.only\(/, 'focused test (.only) left in'],
   [/\bonly:\s*true\b/, 'focused test (only: true) left in'],
-  [/\.skip\(/, 'skipped test (.skip) left in'],
+  [/\.skip\(/, 'skipped test (.skip) left in: a test needing a system binary asks havePeers(t, …) (test/helpers/peers.ts)'],
+  [/\bskip:\s*(?:true|['"`])/, 'skipped test (skip:) left in'],
   [/\btodo:/, 'todo test (todo:) left in']
 ]
 const TYPESCRIPT_RULES = [
@@ -78,7 +83,7 @@ function lintFile (file) {
     report(file, MAX_SRC_LINES + 1, `file has ${lineCount} lines (max ${MAX_SRC_LINES} in src/): split it by role`)
   }
   // Cheap pre-checks keep the per-line loop to the files that can match at all.
-  const checkTests = isTest && /\.only\(|only:|\.skip\(|todo:/.test(text)
+  const checkTests = isTest && relative(repoRoot, file) !== PEERS_HELPER && /\.only\(|only:|\.skip\(|skip:|todo:/.test(text)
   const checkConsole = isSrc && text.includes('console.log')
   const checkTs = isTs && /\b(?:enum|namespace)\b/.test(text)
   if (!checkTests && !checkConsole && !checkTs) return
@@ -151,7 +156,8 @@ function lintTestFolders (files) {
   const pkgJson = join(pkgDir, 'package.json')
   if (!existsSync(pkgJson)) return
   const scripts = Object.values(JSON.parse(readFileSync(pkgJson, 'utf8')).scripts ?? {}).join(' ')
-  const folders = new Set(files.filter((f) => TEST_FILE.test(f)).map((f) => relative(pkgDir, dirname(f)).split(sep).join('/')))
+  // node:test files only: tstyche finds its *.tst.ts files itself (tstyche.config.json).
+  const folders = new Set(files.filter((f) => /\.test\.[cm]?[jt]sx?$/.test(f)).map((f) => relative(pkgDir, dirname(f)).split(sep).join('/')))
   for (const folder of folders) {
     const glob = folder === '' ? '*.test.' : `${folder}/*.test.`
     if (!scripts.includes(glob)) report(pkgJson, 1, `no script runs the tests in ${folder || '.'}/ (add ${glob}ts to the test script)`)

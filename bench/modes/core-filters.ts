@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net'
-import type { Listen, ListenOptions, ProxyMode } from './mode.ts'
+import { SCALE_BREAKERS, type Listen, type ListenOptions, type ProxyMode } from './mode.ts'
 
 /**
  * Core with a deployable chain from @switchyard/filters in front of the router: header mutation and
@@ -18,7 +18,7 @@ export const listen: Listen = async (options: ListenOptions) => {
   const filters = await import('@switchyard/filters')
   const app = Fastify({ logger: false })
   await app.register(switchyard, {
-    clusters: { echo: { endpoints: [`127.0.0.1:${Number(options.upstreamPort)}`] } },
+    clusters: { echo: { endpoints: [`127.0.0.1:${Number(options.upstreamPort)}`], circuitBreakers: SCALE_BREAKERS } },
     upgradeConfigs: [{ upgradeType: 'websocket' }, { upgradeType: 'bench' }],
     filters: [
       filters.createAccessLogFilter({ logger: { info () {} } }),

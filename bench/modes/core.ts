@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net'
-import type { Listen, ListenOptions, ProxyMode } from './mode.ts'
+import { SCALE_BREAKERS, type Listen, type ListenOptions, type ProxyMode } from './mode.ts'
 
 /** Fastify + @switchyard/core, new-style upgrades with the default (empty) filter chain. */
 export const mode: ProxyMode = {
@@ -17,7 +17,7 @@ export const listen: Listen = async (options: ListenOptions) => {
   const { default: switchyard, proxy } = await import('@switchyard/core')
   const app = Fastify({ logger: false })
   await app.register(switchyard, {
-    clusters: { echo: { endpoints: [`127.0.0.1:${Number(options.upstreamPort)}`] } },
+    clusters: { echo: { endpoints: [`127.0.0.1:${Number(options.upstreamPort)}`], circuitBreakers: SCALE_BREAKERS } },
     upgradeConfigs: [{ upgradeType: 'websocket' }, { upgradeType: 'bench' }]
   })
   app.get('/echo', { upstream: { cluster: 'echo' } }, proxy)

@@ -1,6 +1,6 @@
 import type { Http2Server } from 'node:http2'
 import type { AddressInfo } from 'node:net'
-import type { Listen, ListenOptions, ProxyMode } from './mode.ts'
+import { SCALE_BREAKERS, type Listen, type ListenOptions, type ProxyMode } from './mode.ts'
 
 /**
  * The mesh of the reference's "Handling H2 hops": a Switchyard front (HTTP/1.1 in, extended CONNECT out
@@ -31,7 +31,7 @@ export const listenSidecar: Listen = async (options: ListenOptions) => {
   const h2Options = await acceptsMaxConcurrentStreams() ? { maxConcurrentStreams: MAX_STREAMS } : {}
   // Typed as an HTTP/1.1 instance: core's `proxy` handler is declared for the default server types.
   const app = Fastify({ logger: false, http2: true, forceCloseConnections: true }) as unknown as ReturnType<typeof Fastify>
-  await app.register(switchyard, { clusters: { echo: { endpoints: [`127.0.0.1:${Number(options.upstreamPort)}`] } }, upgradeConfigs })
+  await app.register(switchyard, { clusters: { echo: { endpoints: [`127.0.0.1:${Number(options.upstreamPort)}`], circuitBreakers: SCALE_BREAKERS } }, upgradeConfigs })
   await app.register(h2Connect, h2Options)
   app.get('/echo', { upstream: { cluster: 'echo' } }, proxy)
   let sessions = 0
@@ -68,7 +68,7 @@ export const listenFront: Listen = async (options: ListenOptions) => {
   const { default: h2Connect } = await import('@switchyard/h2-connect')
   const app = Fastify({ logger: false })
   await app.register(switchyard, {
-    clusters: { sidecar: { endpoints: [`127.0.0.1:${Number(options.sidecarPort)}`], protocol: 'http2' } },
+    clusters: { sidecar: { endpoints: [`127.0.0.1:${Number(options.sidecarPort)}`], protocol: 'http2', circuitBreakers: SCALE_BREAKERS } },
     upgradeConfigs
   })
   await app.register(h2Connect)

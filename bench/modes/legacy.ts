@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net'
-import type { Listen, ListenOptions, ProxyMode } from './mode.ts'
+import { SCALE_BREAKERS, type Listen, type ListenOptions, type ProxyMode } from './mode.ts'
 
 /** Fastify + core + @switchyard/websocket-tcp: a `useWebsocket` route, the legacy raw TCP pipe. */
 export const mode: ProxyMode = {
@@ -14,7 +14,7 @@ export const listen: Listen = async (options: ListenOptions) => {
   const { default: switchyard, proxy } = await import('@switchyard/core')
   const { default: websocketTcp } = await import('@switchyard/websocket-tcp')
   const app = Fastify({ logger: false })
-  await app.register(switchyard, { clusters: { echo: { endpoints: [`127.0.0.1:${Number(options.upstreamPort)}`] } } })
+  await app.register(switchyard, { clusters: { echo: { endpoints: [`127.0.0.1:${Number(options.upstreamPort)}`], circuitBreakers: SCALE_BREAKERS } } })
   await app.register(websocketTcp)
   app.get('/echo', { upstream: { cluster: 'echo' }, useWebsocket: true }, proxy)
   await app.listen({ host: '127.0.0.1', port: 0 })

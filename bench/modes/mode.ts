@@ -68,3 +68,9 @@ export interface ProxyMode {
   /** Starts the proxy process(es) in front of `upstream`; resolves to the endpoint the load client dials. */
   start (host: ModeHost, upstream: Endpoint): Promise<Endpoint>
 }
+
+/**
+ * Circuit breakers for the proxies under test: the scale phase holds 10,000 tunnels through one cluster,
+ * above Envoy's default limits of 1,024 connections and requests (which core applies to every cluster).
+ */
+export const SCALE_BREAKERS = { maxConnections: 100_000, maxPendingRequests: 100_000, maxRequests: 100_000 }

@@ -1,28 +1,22 @@
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { chromium, type Page } from 'playwright-core'
 import { meshFor, testConfig } from './helpers/mesh-clients.ts'
+// The repository's one peer finder (Debian's Chromium, or CHROMIUM): absent, the test is skipped with the install line.
+import { havePeers, peerPath } from '../../test/helpers/peers.ts'
 
 const artifacts = fileURLToPath(new URL('../../test-artifacts/', import.meta.url))
-
-/** Debian's Chromium (`.ci/run` installs it), or the one `CHROMIUM` names. */
-function chromiumPath (): string {
-  const candidates = [process.env.CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'].filter((p) => p !== undefined && p !== '')
-  const found = candidates.find((p) => existsSync(p!))
-  if (found === undefined) throw new Error('no Chromium found: apt-get install chromium, or set CHROMIUM=/path/to/chromium')
-  return found!
-}
 
 /** Chromium, headless, with a fresh profile; `t.after` closes it. */
 async function openBrowser (t: TestContext): Promise<Page> {
   const profile = mkdtempSync(join(tmpdir(), 'swy-mesh-chromium-'))
   // Without the background-networking flags Chromium's own connections get refused on our machines.
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: chromiumPath(),
+    executablePath: peerPath('chromium'),
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync']
@@ -58,6 +52,7 @@ async function chat (page: Page, text: string, via: 'h2' | 'legacy'): Promise<vo
 
 for (const workers of [1, 2]) {
   test(`the page chats through the mesh and its live view follows the counters (${workers} front process${workers > 1 ? 'es' : ''})`, async (t) => {
+    if (!havePeers(t, 'chromium')) return
     const { mesh } = await meshFor(t, testConfig({ front: { port: 0, shutdownGracePeriod: 0, workers } }))
     const page = await openBrowser(t)
     await page.goto(mesh.url + '/')
@@ -89,6 +84,7 @@ for (const workers of [1, 2]) {
 }
 
 test('the page shows the drain: its connections keep working through the grace period, then the mesh closes', async (t) => {
+  if (!havePeers(t, 'chromium')) return
   const { mesh } = await meshFor(t, testConfig({ front: { port: 0, shutdownGracePeriod: 60_000 } }))
   const page = await openBrowser(t)
   await page.goto(mesh.url + '/')

@@ -12,7 +12,7 @@ const TUNNELS = 50
 // The sidecar process dies (SIGKILL) with many tunnels multiplexed on the front's one HTTP/2 connection:
 // the connection's loss ends every stream on it, so every client behind it must be closed, and the next
 // upgrade opens a new connection (here refused: 503).
-test(`a sidecar killed with ${TUNNELS} tunnels on one HTTP/2 connection closes every client and frees everything`, { timeout: 20_000 }, async (t) => {
+test(`a sidecar killed with ${TUNNELS} tunnels on one HTTP/2 connection closes every client and frees everything`, { timeout: 60_000 }, async (t) => {
   const watch = watchHandles()
   const appPort = await listen(t, createUpgradeEchoServer())
   const sidecar = await startFixture(t, 'h2-sidecar.ts', [String(appPort)])

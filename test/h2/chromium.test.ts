@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { chromium } from 'playwright-core'
 import { startEchoApp, startNode, watchHttp2 } from '../helpers/h2-mesh.ts'
 import { selfSigned } from '../helpers/h2-tls.ts'
+import { havePeers, peerPath } from '../helpers/peers.ts'
 
 const page = `<!doctype html><meta charset="utf-8"><title>h2 websocket</title><script>
   const ws = new WebSocket('wss://' + location.host + '/ws/browser')
@@ -15,6 +16,7 @@ const page = `<!doctype html><meta charset="utf-8"><title>h2 websocket</title><s
 </script>`
 
 test('carries a Chromium WebSocket over TLS HTTP/2 as RFC 8441 extended CONNECT to an HTTP/1.1 app and back', async (t) => {
+  if (!havePeers(t, 'chromium', 'openssl')) return
   const tls = selfSigned()
   t.after(() => tls.cleanup())
   const echoApp = await startEchoApp(t)
@@ -34,7 +36,7 @@ test('carries a Chromium WebSocket over TLS HTTP/2 as RFC 8441 extended CONNECT 
 
   const profile = mkdtempSync(join(tmpdir(), 'swy-chromium-'))
   const browser = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
+    executablePath: peerPath('chromium'),
     headless: true,
     ignoreHTTPSErrors: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--ignore-certificate-errors']

@@ -3,8 +3,10 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { echo, openWs, startEchoApp, startNode, watchHttp2 } from '../helpers/h2-mesh.ts'
 import { startHaproxy } from '../helpers/h2-peers.ts'
+import { havePeers } from '../helpers/peers.ts'
 
 test('carries a WebSocket from a Switchyard front through HAProxy (HTTP/2 in, HTTP/1.1 out) to the app', async (t) => {
+  if (!havePeers(t, 'haproxy')) return
   const echoApp = await startEchoApp(t)
   const peerPort = await startHaproxy(t, { shape: 'h2-in-h1-out', backendPort: echoApp.port })
   const front = await startNode(t, { listen: 'http1', upstream: `127.0.0.1:${peerPort}`, upstreamProtocol: 'http2' })
@@ -21,6 +23,7 @@ test('carries a WebSocket from a Switchyard front through HAProxy (HTTP/2 in, HT
 })
 
 test('carries a WebSocket from HAProxy (HTTP/1.1 in, HTTP/2 out) through a Switchyard sidecar to the app', async (t) => {
+  if (!havePeers(t, 'haproxy')) return
   const echoApp = await startEchoApp(t)
   const sidecar = await startNode(t, { listen: 'h2c', upstream: `127.0.0.1:${echoApp.port}`, upstreamProtocol: 'http1' })
   const watch = watchHttp2(sidecar.app.server)

@@ -2,8 +2,10 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { echo, h2Session, extendedConnect, openWs, startEchoApp, startNode, watchHttp2 } from '../helpers/h2-mesh.ts'
 import { selfSigned } from '../helpers/h2-tls.ts'
+import { havePeers } from '../helpers/peers.ts'
 
 test('carries a WebSocket across a TLS HTTP/2 hop negotiated with ALPN h2', async (t) => {
+  if (!havePeers(t, 'openssl')) return
   const tls = selfSigned()
   t.after(() => tls.cleanup())
   const echoApp = await startEchoApp(t)
@@ -19,6 +21,7 @@ test('carries a WebSocket across a TLS HTTP/2 hop negotiated with ALPN h2', asyn
 })
 
 test('keeps HTTP/1.1 WebSocket clients working on a TLS sidecar with allowHTTP1', async (t) => {
+  if (!havePeers(t, 'openssl')) return
   const tls = selfSigned()
   t.after(() => tls.cleanup())
   const echoApp = await startEchoApp(t)
@@ -31,6 +34,7 @@ test('keeps HTTP/1.1 WebSocket clients working on a TLS sidecar with allowHTTP1'
 })
 
 test('sends plain requests to an http2 cluster over TLS HTTP/2', async (t) => {
+  if (!havePeers(t, 'openssl')) return
   const tls = selfSigned()
   t.after(() => tls.cleanup())
   const echoApp = await startEchoApp(t)

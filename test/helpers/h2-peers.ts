@@ -1,21 +1,21 @@
 /**
  * Real HTTP/2 peers for the h2-connect tests: HAProxy (Debian `haproxy`) and nghttpx (Debian
  * `nghttp2-proxy`), each started with a configuration written to a temp dir, on a free 127.0.0.1 port,
- * and killed in `t.after`. Readiness is the line each prints once it listens.
+ * and killed in `t.after`. Readiness is the line each prints once it listens. A test checks
+ * `havePeers(t, 'haproxy')` (helpers/peers.ts) before it starts one.
  */
 import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
 import { freePort } from './net.ts'
+import { peerPath } from './peers.ts'
 
 /** Runs `command`, resolves once its output matches `ready`; `t.after` kills it and removes `dir`. */
-async function runPeer (t: TestContext, command: string, args: string[], ready: RegExp, dir: string): Promise<{ output: () => string }> {
-  // Debian installs both peers in /usr/sbin, which a non-root PATH may lack.
-  const binary = existsSync(`/usr/sbin/${command}`) ? `/usr/sbin/${command}` : command
-  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+async function runPeer (t: TestContext, command: 'haproxy' | 'nghttpx', args: string[], ready: RegExp, dir: string): Promise<{ output: () => string }> {
+  const child = spawn(peerPath(command), args, { stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   t.after(async () => {
     if (child.exitCode === null && child.signalCode === null) {

@@ -1,8 +1,12 @@
-/** A self-signed certificate for 127.0.0.1 / localhost, generated with openssl into a temp dir. */
+/**
+ * A self-signed certificate for 127.0.0.1 / localhost, generated with openssl into a temp dir. A test
+ * checks `havePeers(t, 'openssl')` (helpers/peers.ts) first.
+ */
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { peerPath } from './peers.ts'
 
 export interface SelfSigned { key: string, cert: string, keyFile: string, certFile: string, pemFile: string, dir: string }
 
@@ -11,7 +15,7 @@ export function selfSigned (): SelfSigned & { cleanup (): void } {
   const dir = mkdtempSync(join(tmpdir(), 'swy-h2-tls-'))
   const keyFile = join(dir, 'key.pem')
   const certFile = join(dir, 'cert.pem')
-  execFileSync('openssl', [
+  execFileSync(peerPath('openssl'), [
     'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
     '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
     '-keyout', keyFile, '-out', certFile
@@ -19,6 +23,6 @@ export function selfSigned (): SelfSigned & { cleanup (): void } {
   const key = readFileSync(keyFile, 'utf8')
   const cert = readFileSync(certFile, 'utf8')
   const pemFile = join(dir, 'both.pem')
-  execFileSync('sh', ['-c', `cat "${certFile}" "${keyFile}" > "${join(dir, 'both.pem')}"`])
+  writeFileSync(pemFile, cert + key)
   return { key, cert, keyFile, certFile, pemFile, dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) }
 }

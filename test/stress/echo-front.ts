@@ -11,7 +11,8 @@ import { startFixture } from '../helpers/child.ts'
 export async function startEchoFront (t: TestContext): Promise<{ app: FastifyInstance, port: number }> {
   const upstream = await startFixture(t, 'upgrade-echo-server.ts')
   return startProxy(t, {
-    clusters: { up: { endpoints: [`127.0.0.1:${upstream.ready.port}`] } },
+    // 9,000 tunnels through one cluster: above Envoy's default circuit breakers (1,024).
+    clusters: { up: { endpoints: [`127.0.0.1:${upstream.ready.port}`], circuitBreakers: { maxConnections: 100_000, maxRequests: 100_000 } } },
     upgradeConfigs: [{ upgradeType: 'websocket' }]
   }, (app) => { app.get('/*', { upstream: { cluster: 'up' } }, proxy) })
 }

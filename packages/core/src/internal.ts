@@ -23,6 +23,8 @@ export {
   firstValue, connectionSpecificHeaders, upgradeHopByHop, hopByHopRequest, hopByHopResponse, type Headers
 } from './headers.js'
 export { writeRefusal, lingerThenDestroy } from './refusal.js'
+export { parseResponseHead, bodyFraming, MAX_RESPONSE_HEAD, type ResponseHead, type BodyFraming } from './http1/response-head.js'
+export { ChunkedScanner } from './http1/chunked.js'
 export { upgradeStartChannel, tunnelCloseChannel, h2ConnectChannel } from './diagnostics.js'
 export { compileCheck, type SchemaProblem } from './schema-check.js'
 export { resolveUpgrade } from './route-handler.js'

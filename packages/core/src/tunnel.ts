@@ -49,6 +49,11 @@ function wasReset (stream: Duplex): boolean {
   return typeof code === 'number' && code !== 0
 }
 
+function endSink (sink: TunnelSink | undefined, far: Duplex): void {
+  if (sink === undefined) far.end()
+  else sink.end()
+}
+
 /** Writes into a stream and ends it: the default sink. */
 export function streamSink (stream: Duplex): TunnelSink {
   return {
@@ -64,14 +69,20 @@ export function streamSink (stream: Duplex): TunnelSink {
  * - a close or reset on one side ends the other after its pending writes are flushed, then destroys it.
  * At most about one high-water mark per direction is held in the process.
  */
+const kTunnel = Symbol('switchyard.tunnel')
+
+/** A tunnel's side: its stream, with the tunnel it belongs to under a symbol. */
+type Side = Duplex & { [kTunnel]?: Tunnel }
+
 export class Tunnel {
   readonly downstream: Duplex
   readonly upstream: Duplex
   bytesFromDownstream = 0
   bytesFromUpstream = 0
   closed = false
-  #toUpstream: TunnelSink
-  #toDownstream: TunnelSink
+  /** Where each direction's bytes go; undefined: straight into the far side's stream. */
+  #toUpstream: TunnelSink | undefined
+  #toDownstream: TunnelSink | undefined
   #onClose: TunnelOptions['onClose']
   #reason: TunnelCloseReason | undefined
   #error: Error | undefined
@@ -81,37 +92,89 @@ export class Tunnel {
   constructor (downstream: Duplex, upstream: Duplex, opts: TunnelOptions = {}) {
     this.downstream = downstream
     this.upstream = upstream
-    this.#toUpstream = opts.toUpstream ?? streamSink(upstream)
-    this.#toDownstream = opts.toDownstream ?? streamSink(downstream)
+    this.#toUpstream = opts.toUpstream
+    this.#toDownstream = opts.toDownstream
     this.#onClose = opts.onClose
+    ;(downstream as Side)[kTunnel] = this
+    ;(upstream as Side)[kTunnel] = this
 
-    downstream.on('data', (chunk: Buffer) => {
-      this.bytesFromDownstream += chunk.length
-      if (!this.#toUpstream.write(chunk)) downstream.pause()
-    })
-    upstream.on('data', (chunk: Buffer) => {
-      this.bytesFromUpstream += chunk.length
-      if (!this.#toDownstream.write(chunk)) upstream.pause()
-    })
+    // Listeners shared by every tunnel (the stream is `this`, its tunnel under a symbol): an idle tunnel
+    // holds no closures of its own.
+    downstream.on('data', Tunnel.#onDownstreamData)
+    upstream.on('data', Tunnel.#onUpstreamData)
     // The far side drained: read again (unless a filter holds the stream).
-    upstream.on('drain', () => this.#resume(downstream))
-    downstream.on('drain', () => this.#resume(upstream))
-
+    upstream.on('drain', Tunnel.#onUpstreamDrain)
+    downstream.on('drain', Tunnel.#onDownstreamDrain)
     // Half-close carried (RFC 9293 FIN, RFC 9113 END_STREAM): end only the other side's writable half.
-    downstream.on('end', () => this.#halfClosed(downstream, this.#toUpstream))
-    upstream.on('end', () => this.#halfClosed(upstream, this.#toDownstream))
-
-    downstream.on('error', (err) => this.#noteError('downstream', err))
-    upstream.on('error', (err) => this.#noteError('upstream', err))
-    downstream.on('close', () => this.#sideClosed('downstream', upstream))
-    upstream.on('close', () => this.#sideClosed('upstream', downstream))
+    downstream.on('end', Tunnel.#onDownstreamEnd)
+    upstream.on('end', Tunnel.#onUpstreamEnd)
+    downstream.on('error', Tunnel.#onDownstreamError)
+    upstream.on('error', Tunnel.#onUpstreamError)
+    downstream.on('close', Tunnel.#onDownstreamClose)
+    upstream.on('close', Tunnel.#onUpstreamClose)
 
     if (opts.idleTimeout !== undefined && opts.idleTimeout > 0) {
       // Every byte either way crosses the downstream, so its inactivity is the tunnel's.
-      (downstream as Timed).setTimeout?.(opts.idleTimeout, () => this.destroy(undefined, 'idle_timeout'))
+      (downstream as Timed).setTimeout?.(opts.idleTimeout, Tunnel.#onIdle)
     }
     if (downstream.isPaused()) downstream.resume()
     if (upstream.isPaused()) upstream.resume()
+  }
+
+  static #onDownstreamData (this: Side, chunk: Buffer): void {
+    const t = this[kTunnel]!
+    t.bytesFromDownstream += chunk.length
+    const sink = t.#toUpstream
+    if (!(sink === undefined ? t.upstream.write(chunk) : sink.write(chunk))) this.pause()
+  }
+
+  static #onUpstreamData (this: Side, chunk: Buffer): void {
+    const t = this[kTunnel]!
+    t.bytesFromUpstream += chunk.length
+    const sink = t.#toDownstream
+    if (!(sink === undefined ? t.downstream.write(chunk) : sink.write(chunk))) this.pause()
+  }
+
+  static #onUpstreamDrain (this: Side): void {
+    const t = this[kTunnel]!
+    t.#resume(t.downstream)
+  }
+
+  static #onDownstreamDrain (this: Side): void {
+    const t = this[kTunnel]!
+    t.#resume(t.upstream)
+  }
+
+  static #onDownstreamEnd (this: Side): void {
+    const t = this[kTunnel]!
+    t.#halfClosed(t.downstream, t.#toUpstream, t.upstream)
+  }
+
+  static #onUpstreamEnd (this: Side): void {
+    const t = this[kTunnel]!
+    t.#halfClosed(t.upstream, t.#toDownstream, t.downstream)
+  }
+
+  static #onDownstreamError (this: Side, err: Error): void {
+    this[kTunnel]!.#noteError('downstream', err)
+  }
+
+  static #onUpstreamError (this: Side, err: Error): void {
+    this[kTunnel]!.#noteError('upstream', err)
+  }
+
+  static #onDownstreamClose (this: Side): void {
+    const t = this[kTunnel]!
+    t.#sideClosed('downstream', t.upstream)
+  }
+
+  static #onUpstreamClose (this: Side): void {
+    const t = this[kTunnel]!
+    t.#sideClosed('upstream', t.downstream)
+  }
+
+  static #onIdle (this: Side): void {
+    this[kTunnel]!.destroy(undefined, 'idle_timeout')
   }
 
   /** Stop reading both sides (a filter's `ctx.pause()`); counted, so nested holds are safe. */
@@ -141,13 +204,13 @@ export class Tunnel {
 
   #reset: 'downstream' | 'upstream' | undefined
 
-  #halfClosed (source: Duplex, sink: TunnelSink): void {
-    if (!isHttp2Stream(source)) { sink.end(); return }
+  #halfClosed (source: Duplex, sink: TunnelSink | undefined, far: Duplex): void {
+    if (!isHttp2Stream(source)) { endSink(sink, far); return }
     // Node ends an HTTP/2 stream's readable side before it reports a peer's RST_STREAM: wait a turn,
     // so a reset is carried as a reset rather than as a half-close.
     setImmediate(() => {
       if (wasReset(source)) return
-      sink.end()
+      endSink(sink, far)
       // RFC 9113 §8.1: RST_STREAM NO_ERROR after the peer's END_STREAM asks us to stop sending. Node then
       // keeps the stream open until its pending writes finish, which they never will: close it here.
       if ((source as { closed?: boolean }).closed === true && !source.destroyed) source.destroy()
@@ -179,7 +242,7 @@ export class Tunnel {
     // This side ended cleanly, but its last bytes and its end may still be inside a filter chain on their
     // way to the other side: the half-close path ends the other side once they are out, and it goes then.
     const sink = side === 'downstream' ? this.#toUpstream : this.#toDownstream
-    if (sink.buffered === true && closing.readableEnded && this.#reset !== side && !other.writableEnded) {
+    if (sink?.buffered === true && closing.readableEnded && this.#reset !== side && !other.writableEnded) {
       other.once('finish', () => other.destroy())
       return
     }

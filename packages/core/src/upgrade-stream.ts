@@ -4,7 +4,7 @@ import type { CloseReason, Filter } from './filter/filter.js'
 import { FilterChain, type ChainOwner, type ChainSink } from './filter/filter-chain.js'
 import { addForwardingHeaders, firstValue, headersFromRaw, headerTokens, sanitizeUpgradeRequestHeaders, type Headers } from './headers.js'
 import { rewriteHost, rewritePath } from './route-action.js'
-import { Tunnel, streamSink, type TunnelSink } from './tunnel.js'
+import { Tunnel, type TunnelSink } from './tunnel.js'
 import type { Downstream } from './downstream.js'
 import type { AppState } from './app-state.js'
 import type { RouteState } from './route-state.js'
@@ -283,8 +283,9 @@ export class UpgradeStream implements ChainOwner {
 
     const down = this.#downstream.stream
     const chain = this.chain
-    const toUpstream: TunnelSink = chain.requestDataPassthrough
-      ? streamSink(socket)
+    // A chain that does not look at data is bypassed: the tunnel writes straight into the far side.
+    const toUpstream: TunnelSink | undefined = chain.requestDataPassthrough
+      ? undefined
       : { write: (c) => chain.requestData(c, false), end: () => { chain.requestData(EMPTY, true) }, buffered: true }
     this.#router.decorateResponse(headers)
     chain.responseHeaders(status, headers, false)
@@ -293,12 +294,13 @@ export class UpgradeStream implements ChainOwner {
     down.removeListener('data', this.#onEarlyData)
     down.removeListener('end', this.#onEarlyEnd)
     down.removeListener('close', this.#onDownstreamClose)
-    const toDownstream: TunnelSink = chain.responseDataPassthrough
-      ? streamSink(down)
+    const toDownstream: TunnelSink | undefined = chain.responseDataPassthrough
+      ? undefined
       : { write: (c) => chain.responseData(c, false), end: () => { chain.responseData(EMPTY, true) }, buffered: true }
     if (head.length > 0) {
       this.#bytesOut += head.length
-      toDownstream.write(head)
+      if (toDownstream === undefined) down.write(head)
+      else toDownstream.write(head)
     }
     this.#tunnel = new Tunnel(down, socket, {
       idleTimeout: this.#route.upstream?.idleTimeout,

@@ -17,9 +17,18 @@ export function acceptFor (key: string): string {
 export class GeneratedKeys {
   readonly #keys = new Set<string>()
 
+  /** Random bytes for 256 keys, drawn at once: one `randomBytes` call per 256 upgrades, not one each. */
+  #pool = Buffer.alloc(0)
+  #offset = 0
+
   /** A fresh 16-byte nonce, base64: 24 characters. Forget it with `release` when the stream ends. */
   generate (): string {
-    const key = randomBytes(16).toString('base64')
+    if (this.#offset + 16 > this.#pool.length) {
+      this.#pool = randomBytes(16 * 256)
+      this.#offset = 0
+    }
+    const key = this.#pool.toString('base64', this.#offset, this.#offset + 16)
+    this.#offset += 16
     this.#keys.add(key)
     return key
   }

@@ -3,13 +3,12 @@ import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { UpstreamOptions } from '@switchyard/core'
 import {
   closeSoon, connectEndpoint, hashInputOf, Router, Tunnel, tunnelCloseChannel, upgradeStartChannel,
-  type AppState, type Attempt, type AttemptEvents, type Cluster, type Downstream, type Host, type RouteState, type RouterFailure
+  type AppState, type Attempt, type ResponseHead, type AttemptEvents, type Cluster, type Downstream, type Host, type RouteState, type RouterFailure
 } from '@switchyard/core/internal'
 import { buildRequestHead } from './request-head.js'
 import { RequestBody } from './request-body.js'
 import { UpstreamAnswer, type Answer } from './upstream-answer.js'
 import { relayRefusal } from './refusal-relay.js'
-import type { ResponseHead } from './response-head.js'
 import { SwyWstcpBadRequestError, SwyWstcpBadResponseError, SwyWstcpConnectError, SwyWstcpConnectTimeoutError } from './errors.js'
 
 /** Settings of one registration of the plugin. */

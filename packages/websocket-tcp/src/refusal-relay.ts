@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger } from 'fastify'
-import { closeSoon } from '@switchyard/core/internal'
-import { bodyFraming, ChunkedScanner, closingHead, type ResponseHead } from './response-head.js'
+import { bodyFraming, ChunkedScanner, closeSoon, type ResponseHead } from '@switchyard/core/internal'
+import { closingHead } from './closing-head.js'
 
 /**
  * Relays an upstream's refusal of the upgrade to the client: its head with `Connection: close`, then its

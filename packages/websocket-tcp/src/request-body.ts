@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import { isChunked, requestBodyLength } from './request-head.js'
-import { ChunkedScanner } from './response-head.js'
+import { ChunkedScanner } from '@switchyard/core/internal'
 
 /**
  * The bytes the client still owes its request before the upstream answers (a Content-Length body,

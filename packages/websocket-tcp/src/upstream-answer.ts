@@ -1,4 +1,4 @@
-import { parseResponseHead, type ResponseHead } from './response-head.js'
+import { parseResponseHead, type ResponseHead } from '@switchyard/core/internal'
 
 /** What the upstream's bytes amount to so far. */
 export type Answer =
