@@ -17,6 +17,7 @@ import { kSwitchyard } from './symbols.js'
 import { proxy } from './proxy.js'
 import { restoreBodyHeaders, streamBodyOf } from './raw-body.js'
 import { literalAuthorityPath } from './connect-target.js'
+import { countDrainRefusals } from './drain-refusals.js'
 import type { Filter } from './filter/filter.js'
 import { SwyDuplicateUpgradeTypeError, SwyPluginOptionsError, SwyShuttingDownError } from './errors.js'
 
@@ -100,11 +101,17 @@ async function switchyard (fastify: FastifyInstance, options: SwitchyardOptions)
     dispatch.adoptForeign(fastify.server)
     await Promise.all([...clusters.values()].map(c => c.ready()))
   })
+  let stopCountingDrain: (() => void) | undefined
   fastify.addHook('preClose', async () => {
     app.closing = true
+    stopCountingDrain = countDrainRefusals(fastify.server, stats)
     const grace = options.shutdownGracePeriod ?? 0
     if (grace > 0) await app.streams.drained(grace)
-    for (const stream of [...app.streams]) stream.destroy(new SwyShuttingDownError())
+    // New-style WebSocket tunnels get close frames (1001, going away) first; the rest are closed at once.
+    for (const stream of [...app.streams]) {
+      if (stream.goAway !== undefined) stream.goAway(new SwyShuttingDownError())
+      else stream.destroy(new SwyShuttingDownError())
+    }
     // Whatever the server still waits on after the grace period (a plain request in flight, a client that
     // never closes, an HTTP/2 session) is destroyed shortly after, so app.close() ends in bounded time.
     reaper.reapSoon()
@@ -112,6 +119,7 @@ async function switchyard (fastify: FastifyInstance, options: SwitchyardOptions)
     await app.streams.drained(1000)
   })
   fastify.addHook('onClose', async () => {
+    stopCountingDrain?.()
     reaper.stop()
     dispatch.detach(fastify.server)
     for (const transport of app.transports()) transport.close?.()

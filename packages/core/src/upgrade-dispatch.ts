@@ -8,6 +8,7 @@ import { writeRefusal } from './refusal.js'
 import { kUpgrade } from './symbols.js'
 import { parseConnectTarget, type ConnectTarget } from './connect-target.js'
 import { SwyConnectBodyError, SwyConnectTargetError } from './errors.js'
+import { DRAIN_REFUSED } from './drain-refusals.js'
 import type { RouteRegistry } from './route-registry.js'
 import type { ConnectionReaper } from './connection-reaper.js'
 import type { AppState } from './app-state.js'
@@ -164,7 +165,7 @@ export class UpgradeDispatch {
 
   /** A new upgrade or CONNECT while the server drains: 503, counted (Envoy's drain refuses new streams). */
   #refuseDraining (socket: Duplex): void {
-    this.#core.stats.inc('downstream_rq_drain_refused')
+    this.#core.stats.inc(DRAIN_REFUSED)
     writeRefusal(socket, 503)
   }
 

@@ -14,6 +14,7 @@ import { hashInputOf, Router, type Attempt, type AttemptEvents, type RouterFailu
 import { routeTimeout } from './router/retry-policy.js'
 import { tunnelCloseChannel, upgradeStartChannel } from './diagnostics.js'
 import { TcpConnectTransport } from './transport/tcp-connect.js'
+import { FrameBoundary, WebSocketGoingAway } from './websocket-going-away.js'
 import { SwyUpstreamProtocolError } from './errors.js'
 
 const EMPTY = Buffer.alloc(0)
@@ -40,6 +41,10 @@ export class UpgradeStream implements ChainOwner {
   /** The status that opened the tunnel: 101, or a CONNECT's 2xx. */
   #acceptStatus = 101
   #phase: Phase = 'handshake'
+  /** A WebSocket tunnel's frame boundaries on the wire, each way: where a close frame may go at shutdown. */
+  #frames: { toUpstream: FrameBoundary, toDownstream: FrameBoundary } | undefined
+  /** Shutting down gracefully: close frames sent, nothing more relayed. */
+  #goingAway = false
   #tunnel: Tunnel | undefined
   #upstreamSocket: Duplex | undefined
   readonly #router: Router
@@ -157,6 +162,8 @@ export class UpgradeStream implements ChainOwner {
     data: (chunk, end) => {
       const up = this.#upstreamSocket
       if (up !== undefined) {
+        if (this.#goingAway) return true
+        this.#frames?.toUpstream.note(chunk)
         if (end) { if (chunk.length > 0) up.write(chunk); up.end(); return true }
         return up.write(chunk)
       }
@@ -276,8 +283,12 @@ export class UpgradeStream implements ChainOwner {
     this.#phase = 'tunnel'
     this.#acceptStatus = status
     this.#upstreamSocket = socket
+    if (this.#upgradeType === 'websocket') this.#frames = { toUpstream: new FrameBoundary(), toDownstream: new FrameBoundary() }
     // The upgrade is accepted: the held bytes go first, in order.
-    for (const chunk of this.#held) socket.write(chunk)
+    for (const chunk of this.#held) {
+      this.#frames?.toUpstream.note(chunk)
+      socket.write(chunk)
+    }
     if (this.#heldEnd) socket.end()
     this.#dropHeld()
 
@@ -299,13 +310,19 @@ export class UpgradeStream implements ChainOwner {
       : { write: (c) => chain.responseData(c, false), end: () => { chain.responseData(EMPTY, true) }, buffered: true }
     if (head.length > 0) {
       this.#bytesOut += head.length
-      if (toDownstream === undefined) down.write(head)
-      else toDownstream.write(head)
+      if (toDownstream === undefined) {
+        this.#frames?.toDownstream.note(head)
+        down.write(head)
+      } else {
+        toDownstream.write(head)
+      }
     }
     this.#tunnel = new Tunnel(down, socket, {
       idleTimeout: this.#route.upstream?.idleTimeout,
       toUpstream,
       toDownstream,
+      watchUpstream: this.#frames?.toUpstream,
+      watchDownstream: this.#frames?.toDownstream,
       onClose: (reason, error) => {
         if (reason === 'idle_timeout') core.stats.inc('downstream_rq_idle_timeout')
         this.#finish(error ?? this.#closeError, reason)
@@ -331,6 +348,8 @@ export class UpgradeStream implements ChainOwner {
       }
     },
     data: (chunk, end) => {
+      if (this.#goingAway) return true
+      if (this.#phase === 'tunnel') this.#frames?.toDownstream.note(chunk)
       if (!end) {
         this.#bytesOut += chunk.length
         return this.#downstream.write(chunk)
@@ -393,6 +412,30 @@ export class UpgradeStream implements ChainOwner {
   drained (direction: 'request' | 'response'): void {
     if (this.#tunnel !== undefined) this.#tunnel.resumeReading()
     else if (direction === 'request' && this.#holds === 0 && this.#phase === 'handshake') this.#downstream.stream.resume()
+  }
+
+  /**
+   * Shutdown at the end of the grace period: a WebSocket tunnel gets close frames (1001, going away) both
+   * ways and its peers a short while to answer; any other stream is destroyed at once.
+   */
+  goAway (error: Error): void {
+    const tunnel = this.#tunnel
+    const frames = this.#frames
+    if (tunnel === undefined || frames === undefined || tunnel.closed || this.#phase !== 'tunnel') {
+      this.destroy(error)
+      return
+    }
+    if (this.#goingAway) return
+    this.#goingAway = true
+    this.#closeError ??= error
+    tunnel.detach()
+    new WebSocketGoingAway({
+      downstream: tunnel.downstream,
+      upstream: tunnel.upstream,
+      toDownstream: frames.toDownstream,
+      toUpstream: frames.toUpstream,
+      onDone: () => this.#finish(this.#closeError, 'destroyed')
+    }).start()
   }
 
   /** Ends the stream at once (shutdown, filter abort, errors). */
