@@ -1,5 +1,6 @@
 import type { MeshConfig } from './config.ts'
 import { startApp } from './app.ts'
+import { startTcpEcho } from './tcp-echo.ts'
 import { startFront } from './front.ts'
 import { startSidecar, type Sidecar } from './sidecar.ts'
 import { MeshTotals, throttle } from './stats-feed.ts'
@@ -38,9 +39,11 @@ export async function startMesh (config: MeshConfig, options: MeshOptions = {}):
   try {
     const app = await startApp(host, config.app.port)
     closers.push(() => app.app.close())
+    const echo = await startTcpEcho(host)
+    closers.push(() => echo.close())
     let sidecar: Sidecar | undefined
     const sidecarChanged = throttle(() => { if (sidecar !== undefined) totals.report('sidecar', sidecar.counters()) })
-    sidecar = await startSidecar(host, config.sidecar.port, app.port, sidecarChanged)
+    sidecar = await startSidecar(host, config.sidecar.port, app.port, sidecarChanged, { echoPort: echo.port })
     const sidecarApp = sidecar.app
     closers.push(() => sidecarApp.close())
     totals.report('sidecar', sidecar.counters())
