@@ -70,7 +70,7 @@ export type RedirectOptions = Static<typeof RedirectSchema>
  * Envoy's route `connect_config`: a CONNECT to this route is terminated here — a TCP connection to the
  * chosen endpoint, then `200` and the tunnel. Without it a CONNECT is forwarded to the endpoint.
  */
-export const ConnectConfigSchema = Type.Object({}, { additionalProperties: false })
+export const ConnectConfigSchema = Type.Record(Type.String(), Type.Never(), { description: 'no fields yet: {} terminates' })
 export type ConnectConfig = Static<typeof ConnectConfigSchema>
 
 /** The route options Switchyard adds to Fastify's (declaration-merged in `fastify-augment.ts`). */

@@ -137,7 +137,7 @@ export class WebSocketGoingAway {
     if (!this.#closedUp) {
       // The frame the client was sending goes on to its end, then the upstream gets our close.
       const n = this.#init.toUpstream.advance(chunk, chunk.length, true)
-      this.#init.upstream.write(chunk.subarray(0, n))
+      this.#relay(chunk.subarray(0, n), this.#init.downstream, this.#init.upstream)
       if (!this.#init.toUpstream.atBoundary) return
       this.#closeUpstream()
       rest = chunk.subarray(n)
@@ -151,8 +151,17 @@ export class WebSocketGoingAway {
   #fromUpstream (chunk: Buffer): void {
     if (this.#closedDown) return // the upstream's answer to our close, or anything after: not relayed
     const n = this.#init.toDownstream.advance(chunk, chunk.length, true)
-    this.#init.downstream.write(chunk.subarray(0, n))
+    this.#relay(chunk.subarray(0, n), this.#init.upstream, this.#init.downstream)
     if (this.#init.toDownstream.atBoundary) this.#closeDownstream()
+  }
+
+  /** The rest of a frame in flight, with backpressure (a frame may be large). */
+  #relay (bytes: Buffer, source: Duplex, far: Duplex): void {
+    if (bytes.length === 0 || far.destroyed || far.writableEnded) return
+    if (!far.write(bytes)) {
+      source.pause()
+      far.once('drain', () => source.resume())
+    }
   }
 
   #closeDownstream (): void {
