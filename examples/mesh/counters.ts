@@ -39,6 +39,8 @@ export function frontCounters (app: FastifyInstance, state: FrontState): Counter
   const refused: Counters = { ...state.meter.refused }
   // A type the route does not enable is refused by core before the chain: Envoy's 403 and counter.
   add(refused, '403', stats.downstream_rq_ws_on_non_ws_route ?? 0)
+  // The drain's 503s, to new upgrades, CONNECTs and plain requests.
+  add(refused, '503', stats.downstream_rq_drain_refused ?? 0)
   for (const [status, n] of Object.entries(state.refused)) add(refused, status, n)
   for (const [status, n] of Object.entries(refused)) if (n > 0) out[`refused.${status}`] = n
   return out

@@ -1,5 +1,5 @@
 import diagnostics from 'node:diagnostics_channel'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import Fastify, { type FastifyInstance } from 'fastify'
 import switchyard, { proxy } from '@switchyard/core'
 import h2Connect from '@switchyard/h2-connect'
@@ -63,7 +63,7 @@ export async function startFront (options: FrontOptions): Promise<Front> {
       sidecar: { endpoints: [`http://${config.host}:${sidecarPort}`], protocol: 'http2' },
       app: appCluster(apps, config.app.healthCheckInterval)
     },
-    upgradeConfigs: [{ upgradeType: 'websocket' }],
+    upgradeConfigs: [{ upgradeType: 'websocket' }, { upgradeType: 'CONNECT' }],
     filters: [
       meterFilter,
       createAccessLogFilter({ logger: { info: (line) => options.accessLog(formatAccess(line as AccessLogLine)) } }),
@@ -83,11 +83,16 @@ export async function startFront (options: FrontOptions): Promise<Front> {
     upgradeConfigs: [{ upgradeType: SHOUT, enabled: true }, { upgradeType: 'websocket', enabled: false }],
     upstream: { cluster: 'sidecar' }
   }, proxy)
+  // CONNECT, one more upgrade type: forwarded over the H2 hop as an HTTP/2 CONNECT; the sidecar
+  // terminates it at the app side's TCP echo. The token is checked like any upgrade's.
+  app.route({ method: 'CONNECT', url: '/*', upstream: { cluster: 'sidecar' }, handler: proxy })
   // Old style: `/legacy/chat` → the app's `/chat`, bytes piped uninterpreted.
   app.get('/legacy/*', { onRequest: auth.onRequest, useWebsocket: true, upstream: { cluster: 'app', prefixRewrite: '/' } }, proxy)
 
   // Core refuses a type the route does not enable before any filter runs: its counter moves unseen.
   app.addHook('onResponse', async (request) => { if (request.headers.upgrade !== undefined) onChange() })
+  // So are the drain's 503s, written before any hook: a connection that ends during the drain reports them.
+  app.server.on('connection', (socket: Socket) => socket.once('close', () => { if (state.draining) onChange() }))
 
   await registerPage(app, config.token)
   registerLiveView(app, totals)

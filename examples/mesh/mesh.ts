@@ -1,5 +1,6 @@
 import { appPorts, type MeshConfig } from './config.ts'
 import { AppInstances } from './app-instances.ts'
+import { startTcpEcho } from './tcp-echo.ts'
 import { startFront } from './front.ts'
 import { startSidecar, type Sidecar } from './sidecar.ts'
 import { MeshTotals, throttle } from './stats-feed.ts'
@@ -45,9 +46,11 @@ export async function startMesh (config: MeshConfig, options: MeshOptions = {}):
     closers.push(() => instances.close())
     await instances.start(appPorts(config))
     const apps = instances.list().map((i) => ({ name: i.name, address: i.address }))
+    const echo = await startTcpEcho(host)
+    closers.push(() => echo.close())
     let sidecar: Sidecar | undefined
     const sidecarChanged = throttle(() => { if (sidecar !== undefined) totals.report('sidecar', sidecar.counters()) })
-    sidecar = await startSidecar(host, config.sidecar.port, apps, config.app.healthCheckInterval, sidecarChanged)
+    sidecar = await startSidecar(host, config.sidecar.port, apps, config.app.healthCheckInterval, sidecarChanged, { echoPort: echo.port })
     const sidecarApp = sidecar.app
     closers.push(() => sidecarApp.close())
     totals.report('sidecar', sidecar.counters())

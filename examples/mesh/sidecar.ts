@@ -16,19 +16,25 @@ export interface Sidecar {
 
 /**
  * The app's sidecar: HTTP/2 in (h2c; extended CONNECT turned back into an HTTP/1.1 upgrade by
- * @switchyard/h2-connect), HTTP/1.1 out to the app's instances, health-checked. Every path goes to the app.
+ * @switchyard/h2-connect), HTTP/1.1 out to the app's instances, health-checked. Every path goes to the app;
+ * a plain CONNECT goes to the app side's TCP echo.
  */
-export async function startSidecar (host: string, port: number, apps: AppEndpoint[], healthCheckInterval: number, onChange: () => void): Promise<Sidecar> {
+export async function startSidecar (host: string, port: number, apps: AppEndpoint[], healthCheckInterval: number, onChange: () => void, extra: { echoPort?: number } = {}): Promise<Sidecar> {
   // Before Node 24, close() otherwise waits for the front to close its HTTP/2 connection.
   const app = Fastify({ http2: true, forceCloseConnections: true }) as unknown as FastifyInstance
   const { filter, meter } = createMeterFilter(onChange)
   await app.register(switchyard, {
-    clusters: { app: appCluster(apps, healthCheckInterval) },
-    upgradeConfigs: [{ upgradeType: 'websocket' }, { upgradeType: SHOUT }],
+    clusters: {
+      app: appCluster(apps, healthCheckInterval),
+      ...(extra.echoPort === undefined ? {} : { echo: { endpoints: [`${host}:${extra.echoPort}`] } })
+    },
+    upgradeConfigs: [{ upgradeType: 'websocket' }, { upgradeType: SHOUT }, { upgradeType: 'CONNECT' }],
     filters: [filter]
   })
   await app.register(h2Connect)
   app.route({ method: ['GET', 'POST'], url: '/*', upstream: { cluster: 'app' }, handler: proxy })
+  // An HTTP/2 CONNECT from the front is terminated here: TCP to the echo, whatever authority it names.
+  if (extra.echoPort !== undefined) app.route({ method: 'CONNECT', url: '/*', upstream: { cluster: 'echo' }, connectConfig: {}, handler: proxy })
   try {
     await app.listen({ host, port })
   } catch (err) {

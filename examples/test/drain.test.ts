@@ -13,6 +13,8 @@ test('closing drains: new upgrades get 503, open tunnels keep working through th
   const closing = mesh.close()
   await countersWhen(mesh, (c) => c.draining === 1)
   assert.equal(await refusedStatus(base + '/chat', bearer), 503)
+  // The drain's 503s are counted, and the page shows them with the other refusals.
+  await countersWhen(mesh, (c) => c['refused.503'] === 1)
   // The page's event stream is still open and has seen the drain begin.
   assert.equal((await events.until((c) => c.draining === 1)).draining, 1)
 
@@ -27,10 +29,11 @@ test('closing drains: new upgrades get 503, open tunnels keep working through th
   assert.equal(legacy.readyState, legacy.CLOSED)
 })
 
-test('what is still open when the grace period ends is closed', async (t) => {
+test('what is still open when the grace period ends is closed, a WebSocket with 1001 (going away)', async (t) => {
   const { mesh } = await meshFor(t, testConfig({ front: { port: 0, shutdownGracePeriod: 50 } }))
   const ws = await openWs(t, mesh.url.replace(/^http/, 'ws') + '/echo')
   const closed = once(ws, 'close')
   await mesh.close()
-  await closed
+  const [code] = await closed as [number]
+  assert.equal(code, 1001)
 })

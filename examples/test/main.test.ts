@@ -28,7 +28,12 @@ test('npm run mesh prints the page URL and try-it commands that work as printed'
   const shoutOut = await run(process.execPath, ['-e', shout!])
   assert.match(shoutOut.stdout, /^HTTP\/1\.1 101 [^]*\r\n\r\nHELLO OVER H2\nBYE\n$/)
 
+  const [, connect] = await mesh.line(/CONNECT tunnel \(TCP\): +node -e "(.*)"$/)
+  const connectOut = await run(process.execPath, ['-e', connect!])
+  assert.match(connectOut.stdout, /^HTTP\/1\.1 200 Connection Established\r\n[^]*\r\n\r\nhello through CONNECT\n$/)
+
   await mesh.line(/access GET \/shout shout 101 /)
+  await mesh.line(/access CONNECT \/echo\.mesh:7 connect 200 /)
   mesh.child.kill('SIGINT')
   const [code] = await once(mesh.child, 'exit')
   assert.equal(code, 0)

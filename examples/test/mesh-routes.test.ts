@@ -105,3 +105,25 @@ test('/mesh/stats and /mesh/events serve the same totals', async (t) => {
   const pushed = await (await openEvents(t, mesh.url)).until(() => true)
   assert.deepEqual(pushed, stats.counters)
 })
+
+test('a CONNECT crosses the H2 hop as an HTTP/2 CONNECT to the app side\'s TCP echo, counted as one more upgrade type', async (t) => {
+  const { mesh, log } = await meshFor(t)
+  const socket = await rawClient(t, mesh.ports.front)
+  socket.write(`CONNECT echo.mesh:7 HTTP/1.1\r\nhost: echo.mesh:7\r\nauthorization: Bearer ${TOKEN}\r\n\r\nthrough the mesh`)
+  socket.once('data', () => socket.end())
+  const got = await readAll(socket)
+  assert.match(got, /^HTTP\/1\.1 200 Connection Established\r\n/)
+  assert.ok(got.endsWith('\r\n\r\nthrough the mesh'), JSON.stringify(got))
+  const c = await countersWhen(mesh, (c) => c['upgrades.connect'] === 1 && c['active.h2'] === 0 && c['active.sidecar'] === 0 &&
+    c['bytes.h1.up'] === 16 && c['bytes.h2.up'] === 16)
+  assert.equal(c['bytes.h1.down'], 16)
+  assert.match(log.join('\n'), /access CONNECT \/echo\.mesh:7 connect 200 up=16 down=16/)
+})
+
+test('a CONNECT without the token is refused like any upgrade', async (t) => {
+  const { mesh } = await meshFor(t)
+  const socket = await rawClient(t, mesh.ports.front)
+  socket.write('CONNECT echo.mesh:7 HTTP/1.1\r\nhost: echo.mesh:7\r\n\r\nnever tunnelled')
+  assert.match(await readAll(socket), /^HTTP\/1\.1 401 /)
+  await countersWhen(mesh, (c) => c['refused.401'] === 1)
+})

@@ -37,6 +37,7 @@ for (const mode of modes) {
     await refused.done
     refused.socket.end()
     assert.equal(parseHead(refused.received)?.status, 503)
+    assert.equal(closingApp.switchyard.stats().downstream_rq_drain_refused, 1, 'the drain\'s 503 is counted')
 
     await echoes(open, 'during the grace period')
     assert.equal(closed, false)

@@ -4,7 +4,7 @@ import { once } from 'node:events'
 import http2 from 'node:http2'
 import { Writable } from 'node:stream'
 import Fastify from 'fastify'
-import switchyard from '@switchyard/core'
+import switchyard, { proxy } from '@switchyard/core'
 import h2Connect from '@switchyard/h2-connect'
 import {
   echo, extendedConnect, h2Session, openWs, readAll, readHead, readUntil, startEchoApp, startNode, watchHttp2, waitForGauge
@@ -231,7 +231,12 @@ test('ignores the carrier on the HTTP/2 side without preserveMethod', async (t) 
 
 test('refuses a plain CONNECT with 403 when no CONNECT upgrade config allows it', async (t) => {
   const echoApp = await startEchoApp(t)
-  const sidecar = await startNode(t, { listen: 'h2c', upstream: `127.0.0.1:${echoApp.port}`, upstreamProtocol: 'http1' })
+  const sidecar = await startNode(t, {
+    listen: 'h2c',
+    upstream: `127.0.0.1:${echoApp.port}`,
+    upstreamProtocol: 'http1',
+    routes: (app) => { app.route({ method: 'CONNECT', url: '/*', upstream: { cluster: 'mesh' }, handler: proxy }) }
+  })
   const session = await h2Session(t, sidecar.origin)
   const stream = session.request({ ':method': 'CONNECT', ':authority': 'example.com:443' })
   stream.on('error', () => {})
@@ -241,24 +246,41 @@ test('refuses a plain CONNECT with 403 when no CONNECT upgrade config allows it'
   assert.equal(sidecar.app.switchyard.stats().downstream_rq_ws_on_non_ws_route, 1)
 })
 
-test('routes a plain CONNECT when a CONNECT upgrade config enables it', async (t) => {
+test('answers 404 to a plain CONNECT that matches no CONNECT route', async (t) => {
+  const echoApp = await startEchoApp(t)
+  const sidecar = await startNode(t, { listen: 'h2c', upstream: `127.0.0.1:${echoApp.port}`, upstreamProtocol: 'http1', core: { upgradeConfigs: [{ upgradeType: 'CONNECT' }] } })
+  const session = await h2Session(t, sidecar.origin)
+  const stream = session.request({ ':method': 'CONNECT', ':authority': 'example.com:443' })
+  stream.on('error', () => {})
+  const [res] = await once(stream, 'response') as [http2.IncomingHttpHeaders]
+  assert.equal(res[':status'], 404)
+  assert.equal(echoApp.seen.length, 0)
+  // The client lets go first: a server session whose client stays connected keeps app.close() waiting.
+  session.destroy()
+})
+
+test('routes a plain CONNECT when a CONNECT upgrade config enables it, and forwards it to the endpoint', async (t) => {
   const echoApp = await startEchoApp(t)
   const sidecar = await startNode(t, {
     listen: 'h2c',
     upstream: `127.0.0.1:${echoApp.port}`,
     upstreamProtocol: 'http1',
-    core: { upgradeConfigs: [{ upgradeType: 'CONNECT' }] }
+    core: { upgradeConfigs: [{ upgradeType: 'CONNECT' }] },
+    routes: (app) => { app.route({ method: 'CONNECT', url: '/*', upstream: { cluster: 'mesh' }, handler: proxy }) }
   })
   const seen = echoApp.next()
   const session = await h2Session(t, sidecar.origin)
   const stream = session.request({ ':method': 'CONNECT', ':authority': 'example.com:443' })
   stream.on('error', () => {})
   const [res] = await once(stream, 'response') as [http2.IncomingHttpHeaders]
-  // The app's 404 for `/`: the CONNECT was routed and sent upstream as an upgrade of type CONNECT.
+  // The app is no proxy: its 404 to the forwarded CONNECT is relayed, and nothing is tunnelled.
   assert.equal(res[':status'], 404)
   const app = await seen
-  assert.equal(app.headers.upgrade, 'CONNECT')
+  assert.equal(app.method, 'CONNECT')
+  assert.equal(app.url, 'example.com:443')
   assert.equal(app.headers.host, 'example.com:443')
+  assert.equal(app.headers.upgrade, undefined)
+  session.destroy()
 })
 
 test('generates a Sec-WebSocket-Key for an RFC 8441 client, checks the accept and strips it', async (t) => {

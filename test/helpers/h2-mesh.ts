@@ -66,6 +66,14 @@ export async function startEchoApp (t: TestContext): Promise<EchoApp> {
       socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n')
     }
   })
+  // A CONNECT forwarded to the app is recorded and refused: the app is no proxy.
+  server.on('connect', (req: http.IncomingMessage, socket: net.Socket) => {
+    socket.on('error', () => {})
+    const entry = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, socket }
+    seen.push(entry)
+    waiting.shift()?.(entry)
+    socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n')
+  })
   const port = await listen(t, server)
   return {
     port,

@@ -60,6 +60,8 @@ export interface PeerOptions {
   /** `h1-in-h2-out`: HTTP/1.1 listener, extended CONNECT to an HTTP/2 backend; `h2-in-h1-out`: the reverse. */
   shape: 'h1-in-h2-out' | 'h2-in-h1-out'
   backendPort: number
+  /** nghttpx only: forward-proxy mode (`--http2-proxy`), in which it passes a plain CONNECT on to its backend. */
+  forwardProxy?: boolean
 }
 
 /** HAProxy 2.6 in one of the two positions of the mesh. Resolves with its listening port. */
@@ -104,6 +106,7 @@ export async function startNghttpx (t: TestContext, options: PeerOptions): Promi
     `--conf=${config}`,
     `--frontend=127.0.0.1,${port};no-tls`,
     `--backend=127.0.0.1,${options.backendPort};;proto=${proto}`,
+    ...(options.forwardProxy === true ? ['--http2-proxy'] : []),
     '--single-process',
     '--workers=1',
     '--errorlog-file=/dev/stderr',

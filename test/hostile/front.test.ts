@@ -73,7 +73,8 @@ const cases: Case[] = [
   { name: 'non-HTTP bytes get 400', parts: [Buffer.from([0x16, 0x03, 0x01, 0x00, 0xa5, 0x01, 0x00, 0x00, 0xa1, 0x03, 0x03, 0x0d, 0x0a, 0x0d, 0x0a])], status: 400 },
   { name: 'a bare LF request head gets 400', parts: [T('GET /ws/accept HTTP/1.1\nhost: f\nconnection: upgrade\nupgrade: websocket\n\n')], status: 400 },
   { name: 'a header name with a space gets 400', parts: [ws('/ws/accept', 'bad name: x\r\n')], status: 400 },
-  { name: 'an HTTP/1.1 CONNECT gets 403 (Envoy: the CONNECT upgrade type is off by default)', parts: [T('CONNECT 127.0.0.1:1 HTTP/1.1\r\nhost: 127.0.0.1:1\r\ncontent-length: 3\r\n\r\nabc')], status: 403 },
+  { name: 'an HTTP/1.1 CONNECT announcing content gets 400 (RFC 9110 §9.3.6: a CONNECT has none)', parts: [T('CONNECT 127.0.0.1:1 HTTP/1.1\r\nhost: 127.0.0.1:1\r\ncontent-length: 3\r\n\r\nabc')], status: 400 },
+  { name: 'an HTTP/1.1 CONNECT that matches no route gets 404', parts: [T('CONNECT 127.0.0.1:1 HTTP/1.1\r\nhost: 127.0.0.1:1\r\n\r\n')], status: 404 },
   // The client closing at each step
   { name: 'a client half-closing mid-head gets 400', parts: ['GET /ws/accept HTTP/1.1\r\nhost: f\r\nconn', 'END'], status: 400 },
   { name: 'a client dropping mid-head gets no response', parts: ['GET /ws/accept HTTP/1.1\r\nhost: f\r\nconn', 'DESTROY'], status: null },
@@ -100,7 +101,8 @@ const cases: Case[] = [
   { name: 'a 10 KiB Upgrade token is refused', parts: [ws('/ws/accept').replace('upgrade: websocket', `upgrade: ${'w'.repeat(10 * 1024)}`)], status: 403 },
   { name: 'two Content-Length headers that differ get 400', parts: [ws('/ws/accept', 'content-length: 1\r\ncontent-length: 2\r\n')], status: 400 },
   { name: 'a Sec-WebSocket-Key and version are forwarded untouched', parts: [ws('/ws/accept', 'sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n'), 'AWAIT_HEAD', 'PING', 'END'], status: 101, check: (r, i) => { echoed(r); assert.match(upstream.heads[i]!, /sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==/) } },
-  { name: 'an upgrade over HTTP/1.0 is tunnelled as Node reports it', parts: [T('GET /ws/accept HTTP/1.0\r\nhost: f\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n'), 'AWAIT_HEAD', 'PING', 'END'], status: 101, check: echoed },
+  // RFC 9110 §7.8: a server ignores Upgrade in an HTTP/1.0 request.
+  { name: 'an upgrade over HTTP/1.0 is served as a plain request that carries no Upgrade upstream', parts: [T('GET /ws/accept HTTP/1.0\r\nhost: f\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n')], status: 200, check: (_r, i) => assert.doesNotMatch(upstream.heads[i]!, /upgrade/i) },
   // More h2c variants
   { name: 'an h2c upgrade without HTTP2-Settings is served as a plain request', parts: [T('GET /ws/accept HTTP/1.1\r\nhost: f\r\nconnection: upgrade\r\nupgrade: h2c\r\n\r\n')], status: 200, check: (_r, i) => assert.doesNotMatch(upstream.heads[i]!, /upgrade/i) },
   // Node hands an h2c request to the 'upgrade' event with its body unread: core writes the head again without
@@ -119,8 +121,8 @@ const cases: Case[] = [
   // More framing
   { name: 'Transfer-Encoding gzip on an upgrade is dropped and what follows is payload', parts: [ws('/ws/accept', 'transfer-encoding: gzip\r\n'), 'AWAIT_HEAD', 'PING', 'END'], status: 101, check: (r, i) => { echoed(r); assert.doesNotMatch(upstream.heads[i]!, /transfer-encoding/i) } },
   { name: 'TE: trailers on an upgrade is not forwarded as a hop-by-hop header', parts: [ws('/ws/accept', 'te: trailers\r\nkeep-alive: 5\r\nproxy-connection: keep-alive\r\n'), 'AWAIT_HEAD', 'END'], status: 101, check: (_r, i) => assert.doesNotMatch(upstream.heads[i]!, /keep-alive: 5|proxy-connection/i) },
-  { name: 'a CONNECT carrying upgrade headers gets 403 and is never tunnelled', parts: [T('CONNECT /ws/accept HTTP/1.1\r\nhost: f\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n')], status: 403 },
-  { name: 'a CONNECT with a chunked body gets 403', parts: [T('CONNECT 127.0.0.1:1 HTTP/1.1\r\nhost: 127.0.0.1:1\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n')], status: 403 },
+  { name: 'a CONNECT in origin-form carrying upgrade headers gets 400 and is never tunnelled', parts: [T('CONNECT /ws/accept HTTP/1.1\r\nhost: f\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n')], status: 400 },
+  { name: 'a CONNECT with a chunked body gets 400', parts: [T('CONNECT 127.0.0.1:1 HTTP/1.1\r\nhost: 127.0.0.1:1\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n')], status: 400 },
   { name: 'NUL bytes in a header value get 400', parts: [ws('/ws/accept', 'x-nul: a\u0000b\r\n')], status: 400 },
   // llhttp reads a request line without a version as HTTP/0.9: no upgrade is possible, the route answers and closes.
   { name: 'an HTTP/0.9 request line is served as a plain request and closed', parts: [T('GET /ws/accept\r\n\r\n')], status: 200, check: (_r, i) => assert.doesNotMatch(upstream.heads[i]!, /upgrade/i) },

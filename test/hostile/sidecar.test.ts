@@ -34,6 +34,8 @@ before(async () => {
   app.route({ method: ['GET', 'POST'], url: '/ws/*', upstream: { cluster: 'app', timeout: 300 }, handler: proxy })
   app.get('/off/*', { upstream: { cluster: 'app' }, upgradeConfigs: [{ upgradeType: 'websocket', enabled: false }] }, proxy)
   app.get('/plain', async () => 'plain')
+  // CONNECT is not enabled (no upgradeConfigs entry anywhere): a plain CONNECT matching it gets 403.
+  app.route({ method: 'CONNECT', url: '/*', upstream: { cluster: 'app' }, handler: proxy })
   await app.listen({ port: 0, host: '127.0.0.1' })
   origin = `http://127.0.0.1:${(app.server.address() as net.AddressInfo).port}`
 })
@@ -121,8 +123,8 @@ const cases: Case[] = [
   { name: 'an extended CONNECT to a route that disables the type gets 403', headers: connect('/off/accept'), steps: ['AWAIT_RESPONSE'], status: 403, rst: NO_ERROR, check: notUpstream },
   { name: 'an extended CONNECT to a local route is answered by its handler', headers: connect('/plain'), steps: ['AWAIT_RESPONSE'], status: 200, rst: NO_ERROR, check: (r) => assert.equal(r.data, 'plain') },
   { name: 'a hook answer to an extended CONNECT reaches the client and stops it', headers: connect('/ws/accept', 'websocket', { 'x-deny': '1' }), steps: ['AWAIT_RESPONSE'], status: 401, rst: NO_ERROR, check: notUpstream },
-  { name: 'a plain CONNECT without :protocol gets 403', headers: { ':method': 'CONNECT', ':authority': '127.0.0.1:1' }, steps: ['AWAIT_RESPONSE'], status: 403, rst: NO_ERROR, check: notUpstream },
-  { name: 'a plain CONNECT with a body gets 403 and the body goes nowhere', headers: { ':method': 'CONNECT', ':authority': '127.0.0.1:1' }, steps: ['SMUGGLED', 'AWAIT_RESPONSE'], status: 403, rst: NO_ERROR, check: notUpstream },
+  { name: 'a plain CONNECT without :protocol to a route that does not enable CONNECT gets 403', headers: { ':method': 'CONNECT', ':authority': '127.0.0.1:1' }, steps: ['AWAIT_RESPONSE'], status: 403, rst: NO_ERROR, check: notUpstream },
+  { name: 'a plain CONNECT with DATA to a route that does not enable CONNECT gets 403 and the DATA goes nowhere', headers: { ':method': 'CONNECT', ':authority': '127.0.0.1:1' }, steps: ['SMUGGLED', 'AWAIT_RESPONSE'], status: 403, rst: NO_ERROR, check: notUpstream },
   { name: 'a query string in :path is carried to the app', headers: connect('/ws/accept?a=1&b=2'), steps: tunnel, status: 200, rst: null, check: (r, i) => { echoed(r); assert.match(upstream.heads[i]!, /^GET \/ws\/accept\?a=1&b=2 /) } },
   // Headers
   { name: 'connection-specific headers cannot be sent on HTTP/2 and Node refuses them', headers: connect('/ws/accept', 'websocket', { connection: 'upgrade' }), steps: [], status: null, rst: null, check: (r) => assert.equal(r.refused, 'ERR_HTTP2_INVALID_CONNECTION_HEADERS') },
@@ -214,6 +216,12 @@ const pseudo = (omit: string[] = []): Array<[string, string]> =>
 const rawCases: RawCase[] = [
   { name: 'a hand-built extended CONNECT with every pseudo-header is tunnelled with 200', headers: pseudo(), status: 200, rst: null },
   { name: 'an extended CONNECT without :path is reset with PROTOCOL_ERROR', headers: pseudo([':path']), status: null, rst: PROTOCOL_ERROR },
+  // RFC 9113 §8.5: a plain CONNECT carries :method and :authority only.
+  { name: 'a plain CONNECT with :path is reset with PROTOCOL_ERROR', headers: [[':method', 'CONNECT'], [':authority', 'db.test:5432'], [':path', '/']], status: null, rst: PROTOCOL_ERROR },
+  { name: 'a plain CONNECT with :scheme is reset with PROTOCOL_ERROR', headers: [[':method', 'CONNECT'], [':authority', 'db.test:5432'], [':scheme', 'http']], status: null, rst: PROTOCOL_ERROR },
+  { name: 'a plain CONNECT without :authority is reset with PROTOCOL_ERROR', headers: [[':method', 'CONNECT']], status: null, rst: PROTOCOL_ERROR },
+  { name: 'a plain CONNECT whose :authority has no port gets 400', headers: [[':method', 'CONNECT'], [':authority', 'db.test']], status: 400, rst: null },
+  { name: 'a plain CONNECT whose :authority has port 0 gets 400', headers: [[':method', 'CONNECT'], [':authority', 'db.test:0']], status: 400, rst: null },
   { name: 'an extended CONNECT without :scheme is reset with PROTOCOL_ERROR', headers: pseudo([':scheme']), status: null, rst: PROTOCOL_ERROR },
   { name: 'an extended CONNECT without :path and :scheme is reset with PROTOCOL_ERROR', headers: pseudo([':path', ':scheme']), status: null, rst: PROTOCOL_ERROR },
   { name: 'an extended CONNECT with an empty :path is reset with PROTOCOL_ERROR', headers: [...pseudo([':path']), [':path', '']], status: null, rst: PROTOCOL_ERROR },

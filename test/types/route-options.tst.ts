@@ -47,6 +47,17 @@ describe('useWebsocket', () => {
   })
 })
 
+describe('connectConfig', () => {
+  test('accepts {} on a CONNECT route', () => {
+    expect(app.route({ method: 'CONNECT', url: '/*', upstream: { cluster: 'egress' }, connectConfig: {}, handler: proxy })).type.not.toRaiseError()
+  })
+
+  test('a field or a value that is not an object is a type error', () => {
+    expect(app.route({ method: 'CONNECT', url: '/*', upstream: { cluster: 'egress' }, connectConfig: { maxStreamDuration: 1 }, handler: proxy })).type.toRaiseError()
+    expect(app.route({ method: 'CONNECT', url: '/*', upstream: { cluster: 'egress' }, connectConfig: true, handler: proxy })).type.toRaiseError()
+  })
+})
+
 test('a misspelt route option is still Fastify\'s business: unknown top-level keys are type errors', () => {
   expect(app.get('/chat', { upstreams: { cluster: 'chat' } }, proxy)).type.toRaiseError("'upstreams' does not exist")
 })

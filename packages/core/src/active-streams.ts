@@ -1,5 +1,9 @@
 /** A live stream that `app.close()` can end. */
-export interface Closable { destroy (error?: Error): void }
+export interface Closable {
+  destroy (error?: Error): void
+  /** Ends it gracefully at the end of the grace period (a WebSocket's close frames), else it is destroyed. */
+  goAway? (error: Error): void
+}
 
 /** Every live upgrade stream, so `app.close()` can wait for them to drain and then close the rest. */
 export class ActiveStreams extends Set<Closable> {

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
+import type { Duplex } from 'node:stream'
 import type { Agent } from 'undici'
 import type { Filter } from './filter/filter.js'
 import type { Cluster } from './cluster/cluster.js'
@@ -63,6 +64,16 @@ export class AppState {
     throw new Error('@switchyard/core is not ready')
   }
 
+  /** Routes an HTTP/1.1 CONNECT (the server's `'connect'` event) as core's own listener does. */
+  routeConnect: (req: IncomingMessage, socket: Duplex, head: Buffer) => void = () => {
+    throw new Error('@switchyard/core is not ready')
+  }
+
+  /**
+   * `'connect'` listeners of companion plugins (h2-connect's, for HTTP/2 CONNECT): core still answers an
+   * HTTP/1.1 CONNECT beside them. Any other `'connect'` listener is the application's, and answers it instead.
+   */
+  readonly companionConnectListeners = new WeakSet<object>()
   readonly #transports = new Map<string, { transport: UpgradeTransport, owner: string }>()
   readonly #modes = new Map<UpgradeModeName, { handler: UpgradeModeHandler, owner: string }>()
 

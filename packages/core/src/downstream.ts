@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http'
+import { STATUS_CODES, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { headerTokens, serializeHeaders, type Headers } from './headers.js'
 
@@ -14,8 +14,11 @@ export interface Downstream {
   readonly head: Buffer
   /** True once a status line (101 or other) has been sent. */
   readonly responseStarted: boolean
-  /** Sends the acceptance: `101 Switching Protocols` on HTTP/1.1 (200 on HTTP/2). */
-  accept (headers: Headers): void
+  /**
+   * Sends the acceptance: `101 Switching Protocols` on HTTP/1.1 (200 on HTTP/2); for a CONNECT, its 2xx
+   * (`statusCode`: `200 Connection Established`).
+   */
+  accept (headers: Headers, statusCode?: number): void
   /** Sends a non-upgrade answer's head; the body follows with `write`/`end`, then the connection closes. */
   respond (statusCode: number, headers: Headers): void
   write (chunk: Buffer): boolean
@@ -32,10 +35,14 @@ export interface Downstream {
 export interface UpgradeContext {
   downstream: Downstream
   upgradeType: string
+  /** A CONNECT's target, `host:port` as the client sent it (the request is routed as `/host:port`). */
+  authority?: string
 }
 
 /** Headers never sent on a 101 (Envoy: no Content-Length/Transfer-Encoding, no chunking after). */
 const notOn101 = ['content-length', 'transfer-encoding']
+/** RFC 9110 §9.3.6: no Content-Length or Transfer-Encoding on a 2xx to CONNECT; RFC 9110 §7.6.1: no hop-by-hop. */
+const notOnConnect = ['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'upgrade', 'te', 'trailer']
 
 export class Http1Downstream implements Downstream {
   readonly protocol = 'http1' as const
@@ -51,11 +58,17 @@ export class Http1Downstream implements Downstream {
     this.#res = res
   }
 
-  accept (headers: Headers): void {
-    for (const key of notOn101) delete headers[key]
+  accept (headers: Headers, statusCode = 101): void {
     this.responseStarted = true
     this.detach()
-    this.stream.write(`HTTP/1.1 101 Switching Protocols\r\n${serializeHeaders(headers)}\r\n`)
+    if (statusCode === 101) {
+      for (const key of notOn101) delete headers[key]
+      this.stream.write(`HTTP/1.1 101 Switching Protocols\r\n${serializeHeaders(headers)}\r\n`)
+      return
+    }
+    for (const key of notOnConnect) delete headers[key]
+    const reason = statusCode === 200 ? 'Connection Established' : STATUS_CODES[statusCode] ?? 'Success'
+    this.stream.write(`HTTP/1.1 ${statusCode} ${reason}\r\n${serializeHeaders(headers)}\r\n`)
   }
 
   respond (statusCode: number, headers: Headers): void {

@@ -24,6 +24,10 @@ export const SwyInvalidAuthorityError = defineError('SWY_ERR_INVALID_AUTHORITY',
 export const SwyStreamIdleTimeoutError = defineError('SWY_ERR_STREAM_IDLE_TIMEOUT', 'No byte either way for %dms (streamIdleTimeout)', 408)
 /** Envoy's `request_timeout`: 408 before the response head, a reset after. */
 export const SwyRequestTimeoutError = defineError('SWY_ERR_REQUEST_TIMEOUT', 'The request was not received within %dms (requestTimeout)', 408)
+/** A CONNECT whose target is not `host:port` (RFC 9110 §9.3.6). */
+export const SwyConnectTargetError = defineError('SWY_ERR_CONNECT_TARGET', 'CONNECT target "%s" is not host:port: %s', 400)
+/** A CONNECT that announces content (RFC 9110 §9.3.6: a CONNECT request has none). */
+export const SwyConnectBodyError = defineError('SWY_ERR_CONNECT_BODY', 'CONNECT to "%s" announces content (%s): a CONNECT has none', 400)
 
 /** Companion plugins register with core through its API; a clash or a bad registration fails `app.ready()`. */
 export const SwyCompanionError = defineError('SWY_ERR_COMPANION', 'Plugin %s cannot register with @switchyard/core: %s', 500)
@@ -42,5 +46,6 @@ export const errorCodes = [
   'SWY_ERR_NO_HEALTHY_UPSTREAM', 'SWY_ERR_UPSTREAM_TIMEOUT', 'SWY_ERR_UPSTREAM_PROTOCOL', 'SWY_ERR_FILTER',
   'SWY_ERR_SHUTTING_DOWN', 'SWY_ERR_UPSTREAM_OVERFLOW', 'SWY_ERR_COMPANION', 'SWY_ERR_CLUSTER_OPTIONS',
   'SWY_ERR_HASH_POLICY_MISSING', 'SWY_ERR_UPSTREAM_HOST_UNHEALTHY', 'SWY_ERR_UPSTREAM_HOST_REMOVED',
-  'SWY_ERR_INVALID_HEADER', 'SWY_ERR_INVALID_AUTHORITY', 'SWY_ERR_STREAM_IDLE_TIMEOUT', 'SWY_ERR_REQUEST_TIMEOUT'
+  'SWY_ERR_INVALID_HEADER', 'SWY_ERR_INVALID_AUTHORITY', 'SWY_ERR_STREAM_IDLE_TIMEOUT', 'SWY_ERR_REQUEST_TIMEOUT',
+  'SWY_ERR_CONNECT_TARGET', 'SWY_ERR_CONNECT_BODY'
 ] as const

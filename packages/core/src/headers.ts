@@ -52,11 +52,27 @@ export function headersFromRaw (raw: string[]): Headers {
 export function stripH2cUpgrade (req: IncomingMessage): boolean {
   const upgrade = firstValue(req.headers.upgrade)
   if (upgrade === undefined || !headerTokens(upgrade).includes('h2c')) return false
-  const connection = headerTokens(req.headers.connection).filter(t => t !== 'upgrade' && t !== 'http2-settings')
+  stripUpgradeFields(req, ['upgrade', 'http2-settings'])
+  return true
+}
+
+/**
+ * RFC 9110 §7.8: a server must ignore `Upgrade` in an HTTP/1.0 request, so it is served as a plain request:
+ * `Upgrade` and the `upgrade` Connection token are removed in place. Returns true when something was.
+ */
+export function ignoreHttp10Upgrade (req: IncomingMessage): boolean {
+  if (req.httpVersionMajor !== 1 || req.httpVersionMinor !== 0 || req.headers.upgrade === undefined) return false
+  stripUpgradeFields(req, ['upgrade'])
+  return true
+}
+
+/** Removes `fields` and their `Connection` tokens (with `upgrade`) from a request's parsed and raw headers. */
+function stripUpgradeFields (req: IncomingMessage, fields: readonly string[]): void {
+  const connection = headerTokens(req.headers.connection).filter(t => t !== 'upgrade' && !fields.includes(t))
   const raw: string[] = []
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
     const key = req.rawHeaders[i]!.toLowerCase()
-    if (key === 'upgrade' || key === 'http2-settings') continue
+    if (fields.includes(key)) continue
     if (key === 'connection') {
       if (connection.length > 0) raw.push(req.rawHeaders[i]!, connection.join(', '))
       continue
@@ -67,11 +83,9 @@ export function stripH2cUpgrade (req: IncomingMessage): boolean {
   req.rawHeaders.length = 0
   req.rawHeaders.push(...raw)
   const h = req.headers
-  delete h.upgrade
-  delete h['http2-settings']
+  for (const field of fields) delete h[field]
   if (connection.length > 0) h.connection = connection.join(', ')
   else delete h.connection
-  return true
 }
 
 /**

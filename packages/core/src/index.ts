@@ -16,6 +16,10 @@ import { ConnectionReaper } from './connection-reaper.js'
 import { RequestGate } from './request-gate.js'
 import { streamTimeoutsHook } from './stream-timeouts.js'
 import { kSwitchyard } from './symbols.js'
+import { proxy } from './proxy.js'
+import { restoreBodyHeaders, streamBodyOf } from './raw-body.js'
+import { literalAuthorityPath } from './connect-target.js'
+import { countDrainRefusals } from './drain-refusals.js'
 import type { Filter } from './filter/filter.js'
 import { SwyDuplicateUpgradeTypeError, SwyPluginOptionsError, SwyShuttingDownError } from './errors.js'
 
@@ -75,10 +79,16 @@ async function switchyard (fastify: FastifyInstance, options: SwitchyardOptions)
     clusters: { get: (name: string) => clusters.get(name) }
   })
 
+  // CONNECT is one more upgrade type (Envoy): routes declare it like any method, `app.route({ method: 'CONNECT' })`.
+  if (!fastify.supportedMethods.includes('CONNECT')) fastify.addHttpMethod('CONNECT')
   const registry = new RouteRegistry(fastify, app)
   const armTimeouts = app.streamIdleTimeout > 0 || app.requestTimeout > 0 ? streamTimeoutsHook(app) : undefined
   fastify.addHook('onRoute', (routeOptions: RouteOptions) => {
     const { owner, state } = registry.add(routeOptions)
+    // A CONNECT is routed on `/host:port`: the port's colon is literal, not a parameter.
+    if (hasMethod(routeOptions.method, 'CONNECT')) routeOptions.url = literalAuthorityPath(routeOptions.url)
+    // `proxy` streams the body itself, whatever its type: Fastify's parsers stay out of it on these routes.
+    if (state?.upstream !== undefined && routeOptions.handler === proxy) streamBodyOf(routeOptions)
     // An @fastify/websocket route keeps its handler: that plugin reads it as the WebSocket handler.
     if (owner !== 'fastify-websocket') routeOptions.handler = wrapHandler(app, state, routeOptions.handler)
     // Last of the route's onRequest hooks, before Fastify reads a body: a proxied stream's timeouts start.
@@ -87,6 +97,7 @@ async function switchyard (fastify: FastifyInstance, options: SwitchyardOptions)
       routeOptions.onRequest = hooks === undefined ? [armTimeouts] : [...(Array.isArray(hooks) ? hooks : [hooks]), armTimeouts]
     }
   })
+  fastify.addHook('preValidation', restoreBodyHeaders)
 
   const reaper = new ConnectionReaper(fastify.server)
   const dispatch = new UpgradeDispatch(fastify, app, registry, reaper)
@@ -94,6 +105,7 @@ async function switchyard (fastify: FastifyInstance, options: SwitchyardOptions)
   const gate = new RequestGate(app)
   gate.attach(fastify.server)
   app.routeUpgrade = (req, res, upgrade) => dispatch.routeUpgrade(req, res, upgrade)
+  app.routeConnect = (req, socket, head) => dispatch.routeConnect(req, socket, head)
 
   fastify.addHook('onReady', async () => {
     registry.finalCheck()
@@ -102,11 +114,17 @@ async function switchyard (fastify: FastifyInstance, options: SwitchyardOptions)
     gate.attach(fastify.server)
     await Promise.all([...clusters.values()].map(c => c.ready()))
   })
+  let stopCountingDrain: (() => void) | undefined
   fastify.addHook('preClose', async () => {
     app.closing = true
+    stopCountingDrain = countDrainRefusals(fastify.server, stats)
     const grace = options.shutdownGracePeriod ?? 0
     if (grace > 0) await app.streams.drained(grace)
-    for (const stream of [...app.streams]) stream.destroy(new SwyShuttingDownError())
+    // New-style WebSocket tunnels get close frames (1001, going away) first; the rest are closed at once.
+    for (const stream of [...app.streams]) {
+      if (stream.goAway !== undefined) stream.goAway(new SwyShuttingDownError())
+      else stream.destroy(new SwyShuttingDownError())
+    }
     // Whatever the server still waits on after the grace period (a plain request in flight, a client that
     // never closes, an HTTP/2 session) is destroyed shortly after, so app.close() ends in bounded time.
     reaper.reapSoon()
@@ -114,6 +132,7 @@ async function switchyard (fastify: FastifyInstance, options: SwitchyardOptions)
     await app.streams.drained(1000)
   })
   fastify.addHook('onClose', async () => {
+    stopCountingDrain?.()
     reaper.stop()
     dispatch.detach(fastify.server)
     gate.detach(fastify.server)
@@ -121,6 +140,10 @@ async function switchyard (fastify: FastifyInstance, options: SwitchyardOptions)
     for (const cluster of clusters.values()) cluster.close()
     await Promise.all([...agents.values()].map(a => a.destroy()))
   })
+}
+
+function hasMethod (method: string | string[], name: string): boolean {
+  return Array.isArray(method) ? method.includes(name) : method === name
 }
 
 function checkFilters (filters: Filter[] | undefined, field: string): void {
@@ -141,6 +164,6 @@ export { FilterStatus } from './filter/filter.js'
 export type { Filter, FilterContext, FilterResult, CloseReason } from './filter/filter.js'
 export type { Headers } from './headers.js'
 export type { SwitchyardOptions, UpgradeConfig, ClusterOptions } from './plugin-options.js'
-export type { SwitchyardRouteOptions, UpstreamOptions, RouteUpgradeConfig, RedirectOptions } from './route-options.js'
+export type { SwitchyardRouteOptions, UpstreamOptions, RouteUpgradeConfig, RedirectOptions, ConnectConfig } from './route-options.js'
 export type { SwitchyardDecorator, SwitchyardCluster } from './fastify-augment.js'
 export * as errors from './errors.js'

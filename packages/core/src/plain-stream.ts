@@ -11,6 +11,7 @@ import type { Cluster } from './cluster/cluster.js'
 import type { Host } from './cluster/host.js'
 import { hashInputOf, Router, type Attempt, type AttemptEvents, type RouterFailure } from './router/router.js'
 import { routeTimeout } from './router/retry-policy.js'
+import { RequestBody, RETRY_BUFFER_LIMIT } from './request-body.js'
 import { SwyUpstreamProtocolError } from './errors.js'
 
 const EMPTY = Buffer.alloc(0)
@@ -20,7 +21,9 @@ const connectFailures = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'E
 /**
  * A plain request on a route with `upstream` (Envoy's router for non-upgrade streams): headers and body
  * through the filter chain, sent by the cluster's undici agent, the response back through the chain.
- * Reading pauses in either direction when the far side is full, or while a filter holds the stream.
+ * The request goes upstream as soon as its headers have passed the filters, its body streamed behind
+ * them (never read whole). Reading pauses in either direction when the far side is full, or while a
+ * filter holds the stream.
  */
 export class PlainStream implements ChainOwner {
   readonly chain: FilterChain
@@ -30,7 +33,10 @@ export class PlainStream implements ChainOwner {
   readonly #reply: FastifyReply
   readonly #router: Router
   #headers: Headers | undefined
-  #body: Buffer[] = []
+  /** The body on its way upstream; undefined when the request has none. */
+  #body: RequestBody | undefined
+  /** The body came parsed by Fastify (a handler that wraps `proxy`): its bytes are a re-serialisation. */
+  #parsedBody = false
   #sent = false
   #out: PassThrough | undefined
   #upstreamBody: Readable | undefined
@@ -77,23 +83,30 @@ export class PlainStream implements ChainOwner {
     if (raw.httpVersionMajor === 2) for (const key in headers) if (key.startsWith(':')) delete headers[key]
     addForwardingHeaders(headers, raw.socket?.remoteAddress, this.#request.protocol === 'https' ? 'https' : 'http')
     const body = bodyBytes(this.#request.body)
-    // Fastify reads no body for GET, HEAD, DELETE and the like; Envoy still sends one through the chain.
+    this.#parsedBody = body !== undefined
     const unread = body === undefined && hasUnreadBody(raw)
+    // A declared length over the route's own bodyLimit is refused before anything is sent upstream.
+    const limit = this.#route.bodyLimit
+    const declared = Number(raw.headers['content-length'])
+    if (unread && limit !== undefined && declared > limit) {
+      this.#requestEnded = false
+      this.localReply(this.chain.filters.length, 413, undefined, {})
+      return
+    }
     this.chain.requestHeaders(headers, body === undefined && !unread)
     if (body !== undefined && !this.chain.closed) this.chain.requestData(body, true)
-    if (unread) this.#readBody()
+    if (unread) this.#readBody(limit)
     else this.#requestEnded = true
   }
 
-  /** Streams a body Fastify left unread through the chain, within the route's `bodyLimit` (413 beyond it). */
-  #readBody (): void {
+  /** Streams the raw body through the chain; past the route's own `bodyLimit` (when it has one), 413. */
+  #readBody (limit: number | undefined): void {
     const raw = this.#request.raw
-    const limit = this.#request.routeOptions.bodyLimit ?? DEFAULT_BODY_LIMIT
     let seen = 0
     raw.on('data', (chunk: Buffer) => {
       if (this.#done || this.chain.closed) return
       seen += chunk.length
-      if (seen > limit) {
+      if (limit !== undefined && seen > limit) {
         raw.pause()
         this.localReply(this.chain.filters.length, 413, undefined, {})
         return
@@ -110,13 +123,31 @@ export class PlainStream implements ChainOwner {
   #routerSink: ChainSink = {
     headers: (_status, headers, endStream) => {
       this.#headers = headers
-      if (endStream) this.#send()
+      if (!endStream) this.#body = this.#newBody()
+      this.#send()
     },
     data: (chunk, end) => {
-      if (chunk.length > 0) this.#body.push(chunk)
-      if (end) this.#send()
-      return true
+      if (this.#done) return true
+      this.#body ??= this.#newBody()
+      return this.#body.write(chunk, end)
     }
+  }
+
+  #newBody (): RequestBody {
+    const upstream = this.#route.upstream!
+    // Kept for a resend only when something may resend it: a retry, or a mirror.
+    const resend = (upstream.retries?.numRetries ?? 0) > 0 || upstream.mirror !== undefined
+    return new RequestBody({
+      retain: resend ? RETRY_BUFFER_LIMIT : 0,
+      highWaterMark: this.#app.highWaterMark,
+      onDrain: () => this.drained('request'),
+      onOverflow: () => {
+        this.#router.disableRetries()
+        // Envoy's `retry_or_shadow_abandoned`: the body outgrew the retry buffer.
+        const cluster = this.#router.cluster?.name ?? this.#route.upstream?.cluster
+        if (cluster !== undefined) this.#app.stats.cluster(cluster, 'retry_or_shadow_abandoned')
+      }
+    })
   }
 
   #send (): void {
@@ -127,10 +158,16 @@ export class PlainStream implements ChainOwner {
       this.#close()
       return
     }
-    delete this.#headers!['content-length']
+    // A raw body keeps the framing it came with (a filter that changes its length deletes Content-Length);
+    // a body Fastify parsed is a re-serialisation, framed anew.
+    if (this.#parsedBody) delete this.#headers!['content-length']
+    if (this.#route.upstream?.mirror !== undefined) this.#mirrorBody = this.#body?.openMirror()
     this.#router.start()
     if (this.#router.cluster !== undefined) this.#mirror()
+    else this.#mirrorBody?.destroy()
   }
+
+  #mirrorBody: Readable | undefined
 
   // ---- RouterOwner: one attempt on one endpoint -------------------------------------------------------
 
@@ -146,8 +183,7 @@ export class PlainStream implements ChainOwner {
     }
     const controller = new AbortController()
     const method = this.#request.raw.method ?? 'GET'
-    // A GET's or HEAD's body has been through the chain (a filter may refuse it) but goes no further.
-    const body = this.#body.length === 0 || method === 'GET' || method === 'HEAD' ? undefined : Buffer.concat(this.#body)
+    const body = this.#body?.open()
     const agent = this.#app.agents.get(cluster.name)!
     agent.request({
       origin: endpoint.origin,
@@ -187,20 +223,24 @@ export class PlainStream implements ChainOwner {
   /** Envoy's request mirroring: a fire-and-forget copy, Host suffixed with `-shadow`. */
   #mirror (): void {
     const mirror = this.#route.upstream?.mirror
-    if (mirror === undefined || Math.random() * 100 >= (mirror.percent ?? 100)) return
+    if (mirror === undefined || Math.random() * 100 >= (mirror.percent ?? 100)) { this.#mirrorBody?.destroy(); return }
     const cluster = this.#app.clusters.get(mirror.cluster)
     const host = cluster?.chooseHost()
-    if (cluster === undefined || host === undefined) return
+    if (cluster === undefined || host === undefined) { this.#mirrorBody?.destroy(); return }
     const headers = this.#headers!
     this.#app.stats.cluster(cluster.name, 'upstream_rq_total')
     const authority = firstValue(headers.host) ?? this.#request.headers.host ?? host.endpoint.authority
     const method = this.#request.raw.method ?? 'GET'
+    const body = this.#mirrorBody
+    this.#mirrorBody = undefined
+    // A body too large to copy from its first byte is not mirrored (Envoy's retry_or_shadow_abandoned).
+    if (this.#body !== undefined && body === undefined) return
     this.#app.agents.get(cluster.name)!.request({
       origin: host.endpoint.origin,
       path: this.#path(),
       method: method as Dispatcher.HttpMethod,
       headers: { ...headers, host: `${authority}-shadow` },
-      body: this.#body.length === 0 || method === 'GET' || method === 'HEAD' ? undefined : Buffer.concat(this.#body)
+      body
     }).then((res) => res.body.dump(), () => this.#app.stats.cluster(cluster.name, 'upstream_rq_mirror_failed'))
   }
 
@@ -256,6 +296,7 @@ export class PlainStream implements ChainOwner {
     }
     this.#done = true
     this.#router.release()
+    this.#body?.close()
     const h: Headers = {}
     for (const key in headers) h[key.toLowerCase()] = headers[key]!
     const payload = this.chain.localResponse(fromFilter, status, h, body ?? EMPTY)
@@ -296,25 +337,28 @@ export class PlainStream implements ChainOwner {
 
   drained (direction: 'request' | 'response'): void {
     if (this.#holds > 0) return
-    if (direction === 'request') this.#request.raw.resume()
-    else this.#resumeUpstream()
+    if (direction === 'request') { if (!this.#requestEnded && !this.#done) this.#request.raw.resume() } else this.#resumeUpstream()
   }
 
   /** The client's exchange closed (answered, or reset): an upstream request still in flight is aborted. */
   #close (error?: Error): void {
     this.#done = true
     this.#router.release()
+    this.#body?.close()
+    this.#mirrorBody?.destroy()
     if (this.#upstreamBody !== undefined && !this.#upstreamBody.readableEnded) discard(this.#upstreamBody)
     this.chain.close(error)
   }
 }
 
-/** Fastify's default `bodyLimit`. */
-const DEFAULT_BODY_LIMIT = 1024 * 1024
-
-/** A request body the client declared and nobody has read yet. */
+/**
+ * A request body nobody has read yet: declared by Content-Length or Transfer-Encoding on HTTP/1.1; on
+ * HTTP/2, any stream whose HEADERS did not end it (DATA may follow without a content-length).
+ */
 function hasUnreadBody (raw: FastifyRequest['raw']): boolean {
   if (raw.readableEnded || (raw as { readableDidRead?: boolean }).readableDidRead === true) return false
+  const stream = (raw as { stream?: { endAfterHeaders?: boolean } }).stream
+  if (stream !== undefined) return stream.endAfterHeaders !== true
   const length = raw.headers['content-length']
   return raw.headers['transfer-encoding'] !== undefined || (length !== undefined && Number(length) > 0)
 }

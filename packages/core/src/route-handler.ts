@@ -58,7 +58,7 @@ function handleUpgrade (
   if (route?.redirect !== undefined) return sendRedirect(request, reply, route.redirect)
   if (route?.upstream === undefined) return handler.call(instance as never, request, reply)
   reply.hijack()
-  const stream = new UpgradeStream(core, route, request, downstream, upgradeType, filters)
+  const stream = new UpgradeStream(core, route, request, downstream, upgradeType, filters, upgrade.authority)
   StreamTimeouts.of(request.raw)?.adopt(stream)
   stream.start()
   return reply

@@ -66,12 +66,20 @@ export const RedirectSchema = Type.Object({
 }, { additionalProperties: false })
 export type RedirectOptions = Static<typeof RedirectSchema>
 
+/**
+ * Envoy's route `connect_config`: a CONNECT to this route is terminated here — a TCP connection to the
+ * chosen endpoint, then `200` and the tunnel. Without it a CONNECT is forwarded to the endpoint.
+ */
+export const ConnectConfigSchema = Type.Record(Type.String(), Type.Never(), { description: 'no fields yet: {} terminates' })
+export type ConnectConfig = Static<typeof ConnectConfigSchema>
+
 /** The route options Switchyard adds to Fastify's (declaration-merged in `fastify-augment.ts`). */
 export const RouteOptionsSchema = Type.Object({
   upstream: Type.Optional(UpstreamSchema),
   upgradeConfigs: Type.Optional(Type.Array(RouteUpgradeConfigSchema)),
   useWebsocket: Type.Optional(Type.Boolean()),
-  redirect: Type.Optional(RedirectSchema)
+  redirect: Type.Optional(RedirectSchema),
+  connectConfig: Type.Optional(ConnectConfigSchema)
 })
 export type SwitchyardRouteOptions = Static<typeof RouteOptionsSchema>
 

@@ -84,6 +84,9 @@ export class RouteRegistry {
         for (const name of clustersOf(own.upstream)) this.#core.clusters.get(name)?.warnMissingHashPolicy(where)
       }
     }
+    if (own.connectConfig !== undefined && own.upstream === undefined) {
+      this.errors.push(new SwyRouteOptionsError(where, 'connectConfig', 'needs an upstream to connect to'))
+    }
     if (own.useWebsocket === true) this.#legacyRoutes.push(where)
     return {
       url: routeOptions.url,
@@ -92,9 +95,11 @@ export class RouteRegistry {
       upgradeConfigs,
       useWebsocket: own.useWebsocket === true,
       redirect: own.redirect,
+      connectConfig: own.connectConfig,
       prefix: routePrefix(routeOptions.url),
       rawUpgradeConfigs: own.upgradeConfigs,
-      hashOf: own.upstream?.hashPolicy === undefined ? undefined : compileHashPolicy(own.upstream.hashPolicy)
+      hashOf: own.upstream?.hashPolicy === undefined ? undefined : compileHashPolicy(own.upstream.hashPolicy),
+      bodyLimit: routeOptions.bodyLimit
     }
   }
 
@@ -133,8 +138,9 @@ export class RouteRegistry {
 }
 
 function pick (o: SwitchyardRouteOptions): SwitchyardRouteOptions | undefined {
-  if (o.upstream === undefined && o.upgradeConfigs === undefined && o.useWebsocket === undefined && o.redirect === undefined) return undefined
+  if (o.upstream === undefined && o.upgradeConfigs === undefined && o.useWebsocket === undefined && o.redirect === undefined && o.connectConfig === undefined) return undefined
   const out: SwitchyardRouteOptions = {}
+  if (o.connectConfig !== undefined) out.connectConfig = o.connectConfig
   if (o.upstream !== undefined) out.upstream = o.upstream
   if (o.upgradeConfigs !== undefined) out.upgradeConfigs = o.upgradeConfigs
   if (o.useWebsocket !== undefined) out.useWebsocket = o.useWebsocket

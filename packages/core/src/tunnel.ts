@@ -17,9 +17,17 @@ export interface TunnelSink {
   readonly buffered?: boolean
 }
 
+/** Looks at every byte a tunnel writes straight into one side (e.g. where WebSocket frames begin). */
+export interface WireWatch {
+  note (chunk: Buffer): void
+}
+
 export interface TunnelOptions {
   /** Close both sides after this many ms without a byte either way (Envoy `idle_timeout`). */
   idleTimeout?: number
+  /** Told of the bytes written straight into the upstream / the downstream (not those given to a sink). */
+  watchUpstream?: WireWatch
+  watchDownstream?: WireWatch
   /** Downstream → upstream; defaults to writing straight into `upstream`. */
   toUpstream?: TunnelSink
   /** Upstream → downstream; defaults to writing straight into `downstream`. */
@@ -84,6 +92,8 @@ export class Tunnel {
   #toUpstream: TunnelSink | undefined
   #toDownstream: TunnelSink | undefined
   #onClose: TunnelOptions['onClose']
+  readonly #watchUp: WireWatch | undefined
+  readonly #watchDown: WireWatch | undefined
   #reason: TunnelCloseReason | undefined
   #error: Error | undefined
   #holds = 0
@@ -95,6 +105,8 @@ export class Tunnel {
     this.#toUpstream = opts.toUpstream
     this.#toDownstream = opts.toDownstream
     this.#onClose = opts.onClose
+    this.#watchUp = opts.watchUpstream
+    this.#watchDown = opts.watchDownstream
     ;(downstream as Side)[kTunnel] = this
     ;(upstream as Side)[kTunnel] = this
 
@@ -125,6 +137,7 @@ export class Tunnel {
     const t = this[kTunnel]!
     t.bytesFromDownstream += chunk.length
     const sink = t.#toUpstream
+    if (sink === undefined) t.#watchUp?.note(chunk)
     if (!(sink === undefined ? t.upstream.write(chunk) : sink.write(chunk))) this.pause()
   }
 
@@ -132,6 +145,7 @@ export class Tunnel {
     const t = this[kTunnel]!
     t.bytesFromUpstream += chunk.length
     const sink = t.#toDownstream
+    if (sink === undefined) t.#watchDown?.note(chunk)
     if (!(sink === undefined ? t.downstream.write(chunk) : sink.write(chunk))) this.pause()
   }
 
@@ -258,6 +272,30 @@ export class Tunnel {
       other.once('finish', () => other.destroy())
       other.end()
     }
+  }
+
+  /**
+   * Hands both sides over (a WebSocket going away at shutdown): the tunnel stops relaying and listening,
+   * reading pauses, and `onClose` will not be called.
+   */
+  detach (): void {
+    this.closed = true
+    const { downstream, upstream } = this
+    ;(downstream as Timed).setTimeout?.(0)
+    downstream.pause()
+    upstream.pause()
+    downstream.removeListener('data', Tunnel.#onDownstreamData)
+    upstream.removeListener('data', Tunnel.#onUpstreamData)
+    upstream.removeListener('drain', Tunnel.#onUpstreamDrain)
+    downstream.removeListener('drain', Tunnel.#onDownstreamDrain)
+    downstream.removeListener('end', Tunnel.#onDownstreamEnd)
+    upstream.removeListener('end', Tunnel.#onUpstreamEnd)
+    downstream.removeListener('error', Tunnel.#onDownstreamError)
+    upstream.removeListener('error', Tunnel.#onUpstreamError)
+    downstream.removeListener('close', Tunnel.#onDownstreamClose)
+    upstream.removeListener('close', Tunnel.#onUpstreamClose)
+    ;(downstream as Side)[kTunnel] = undefined
+    ;(upstream as Side)[kTunnel] = undefined
   }
 
   /** Closes both sides at once (idle timeout, shutdown, filter abort). */

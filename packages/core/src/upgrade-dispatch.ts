@@ -2,12 +2,15 @@ import { ServerResponse, type IncomingMessage, type Server } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import type { Duplex } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
-import { stripH2cUpgrade, upgradeTypeOf } from './headers.js'
+import { ignoreHttp10Upgrade, stripH2cUpgrade, upgradeTypeOf } from './headers.js'
 import { closeSoon, Http1Downstream } from './downstream.js'
 import { writeRefusal } from './refusal.js'
 import { normaliseHttp1Target } from './request-target.js'
 import { invalidAuthority } from './request-gate.js'
 import { kUpgrade } from './symbols.js'
+import { parseConnectTarget, type ConnectTarget } from './connect-target.js'
+import { SwyConnectBodyError, SwyConnectTargetError } from './errors.js'
+import { DRAIN_REFUSED } from './drain-refusals.js'
 import type { RouteRegistry } from './route-registry.js'
 import type { ConnectionReaper } from './connection-reaper.js'
 import type { AppState } from './app-state.js'
@@ -38,7 +41,7 @@ export class UpgradeDispatch {
     this.#registry = registry
     this.#reaper = reaper
     this.listener = (req, socket, head) => this.#onUpgrade(req, socket, head)
-    this.connectListener = (req, socket) => this.#onConnect(req, socket)
+    this.connectListener = (req, socket, head) => this.#onConnect(req, socket, head)
   }
 
   attach (server: Server): void {
@@ -71,7 +74,7 @@ export class UpgradeDispatch {
     socket.on('error', destroyOnError)
     this.#reaper.track(socket)
     if (this.#core.closing) {
-      writeRefusal(socket, 503)
+      this.#refuseDraining(socket)
       return
     }
     if (req.rawHeaders.length / 2 > this.#core.maxRequestHeaders) {
@@ -86,12 +89,23 @@ export class UpgradeDispatch {
       return
     }
     const h2c = stripH2cUpgrade(req)
+    const http10 = ignoreHttp10Upgrade(req)
     const upgradeType = upgradeTypeOf(req.headers)
-    if (h2c && upgradeType === null && hasBody(req) && this.#replayAsPlain(req, socket, head)) return
+    if ((h2c || http10) && upgradeType === null && hasBody(req) && this.#replayAsPlain(req, socket, head)) return
 
     const owner = this.#registry.ownerOf(req)
     if (owner !== 'switchyard' && this.#foreign.length > 0 && this.#offerForeign(req, socket, head, owner === 'fastify-websocket')) return
 
+    if (upgradeType !== null) {
+      // An upgrade carries no HTTP body: what follows the head is payload, so Fastify must not wait for one.
+      delete req.headers['content-length']
+      delete req.headers['transfer-encoding']
+    }
+    this.#route(req, socket, upgradeType === null ? undefined : { upgradeType, head })
+  }
+
+  /** Hands a request whose socket core owns to Fastify's router; `upgrade` marks it as one. */
+  #route (req: IncomingMessage, socket: Duplex, upgrade: { upgradeType: string, head: Buffer, authority?: string } | undefined): void {
     socket.removeListener('error', destroyOnError)
     socket.on('error', noop)
     const res = new ServerResponse(req)
@@ -99,38 +113,75 @@ export class UpgradeDispatch {
     res.assignSocket(socket as never)
     // Whatever answers here (a hook's 401, a 403, a 404, a relayed non-101) ends the connection.
     res.once('finish', () => closeSoon(socket))
-    if (upgradeType !== null) {
-      // An upgrade carries no HTTP body: what follows the head is payload, so Fastify must not wait for one.
-      delete req.headers['content-length']
-      delete req.headers['transfer-encoding']
-      const ctx: UpgradeContext = { downstream: new Http1Downstream(socket, head, res), upgradeType }
+    if (upgrade !== undefined) {
+      const ctx: UpgradeContext = { downstream: new Http1Downstream(socket, upgrade.head, res), upgradeType: upgrade.upgradeType }
+      if (upgrade.authority !== undefined) ctx.authority = upgrade.authority
       ;(req as IncomingMessage & { [kUpgrade]?: UpgradeContext })[kUpgrade] = ctx
     }
     this.#fastify.routing(req, res)
   }
 
-  /**
-   * An HTTP/1.1 CONNECT. Envoy treats it as the upgrade type `CONNECT`, off by default, and refuses it
-   * with 403 when not configured; Switchyard does not tunnel CONNECT, so it always answers that way.
-   * Without a listener Node would drop the socket with no answer. A `'connect'` listener of the
-   * application's own is left to answer instead.
-   */
-  #onConnect (req: IncomingMessage, socket: Duplex): void {
-    if ((this.#server?.listenerCount('connect') ?? 0) > 1) return
-    socket.on('error', destroyOnError)
-    this.#reaper.track(socket)
-    if (this.#core.closing) {
-      writeRefusal(socket, 503)
+  /** Node's `'connect'` event: an HTTP/1.1 CONNECT, answered by core unless the application listens too. */
+  #onConnect (req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const server = this.#server
+    const companions = this.#core.companionConnectListeners
+    const others = server?.listeners('connect').filter(fn => fn !== this.connectListener) ?? []
+    if (others.some(fn => !companions.has(fn))) return
+    if (req.httpVersionMajor === 2) {
+      // An HTTP/2 CONNECT is @switchyard/h2-connect's; without it, refused as an unconfigured type.
+      if (others.length === 0) {
+        const res = socket as unknown as ServerResponse
+        res.statusCode = 403
+        res.end()
+      }
       return
     }
-    this.#core.stats.inc('downstream_rq_ws_on_non_ws_route')
-    writeRefusal(socket, 403)
+    this.routeConnect(req, socket, head)
   }
 
   /**
-   * An h2c upgrade with a body: Node emitted it as an upgrade, so its body was never parsed. With h2c
-   * stripped it is a plain request (Envoy serves it as one), so its head is written again without the h2c
-   * headers, put back in front of the unread bytes, and the socket handed back to the HTTP server, which
+   * An HTTP/1.1 CONNECT. Envoy treats it as the upgrade type `CONNECT`, off by default: it is routed through
+   * Fastify like an upgrade, on the path `/host:port`, so hooks run and a route's `upgradeConfigs` decide
+   * (403 when not enabled, 404 with no route). Without a listener Node would drop the socket unanswered.
+   * A target that is not `host:port`, or a CONNECT announcing content, is refused with 400 before routing.
+   */
+  routeConnect (req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', destroyOnError)
+    this.#reaper.track(socket)
+    if (this.#core.closing) {
+      this.#refuseDraining(socket)
+      return
+    }
+    if (req.rawHeaders.length / 2 > this.#core.maxRequestHeaders) {
+      writeRefusal(socket, 431)
+      return
+    }
+    const target = parseConnectTarget(req.url)
+    const problem = 'problem' in target
+      ? new SwyConnectTargetError(String(req.url).slice(0, 300), target.problem)
+      : connectBodyProblem(req, target.authority)
+    if (problem !== undefined) {
+      this.#core.log.debug({ code: problem.code, target: String(req.url).slice(0, 300) }, problem.message)
+      writeRefusal(socket, 400)
+      return
+    }
+    const { authority } = target as ConnectTarget
+    // Routed on `/host:port`, so a route may match one authority (`/db.internal:5432`) or every one (`/*`).
+    req.url = `/${authority}`
+    delete req.headers['content-length']
+    this.#route(req, socket, { upgradeType: 'connect', head, authority })
+  }
+
+  /** A new upgrade or CONNECT while the server drains: 503, counted (Envoy's drain refuses new streams). */
+  #refuseDraining (socket: Duplex): void {
+    this.#core.stats.inc(DRAIN_REFUSED)
+    writeRefusal(socket, 503)
+  }
+
+  /**
+   * An h2c upgrade (or an HTTP/1.0 request with `Upgrade`) with a body: Node emitted it as an upgrade, so its
+   * body was never parsed. With the upgrade stripped it is a plain request (Envoy serves it as one), so its
+   * head is written again without the upgrade headers, put back in front of the unread bytes, and the socket handed back to the HTTP server, which
    * parses the request and its body (and anything after it) as on any keep-alive connection.
    */
   #replayAsPlain (req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
@@ -185,6 +236,14 @@ export function isFastifyWebsocketListener (fn: UpgradeListener): boolean {
  */
 function attachments (socket: Duplex): number {
   return socket.listenerCount('data') + socket.listenerCount('close')
+}
+
+/** RFC 9110 §9.3.6: a CONNECT has no content; one that announces some (a length, a coding) is refused. */
+function connectBodyProblem (req: IncomingMessage, authority: string): (Error & { code: string }) | undefined {
+  if (req.headers['transfer-encoding'] !== undefined) return new SwyConnectBodyError(authority, 'Transfer-Encoding')
+  const length = req.headers['content-length']
+  if (length !== undefined && length !== '0') return new SwyConnectBodyError(authority, `Content-Length ${length.slice(0, 20)}`)
+  return undefined
 }
 
 function hasBody (req: IncomingMessage): boolean {

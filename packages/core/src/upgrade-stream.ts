@@ -2,7 +2,7 @@ import type { Duplex, Readable } from 'node:stream'
 import type { FastifyRequest } from 'fastify'
 import type { CloseReason, Filter } from './filter/filter.js'
 import { FilterChain, type ChainOwner, type ChainSink } from './filter/filter-chain.js'
-import { addForwardingHeaders, firstValue, headersFromRaw, sanitizeUpgradeRequestHeaders, type Headers } from './headers.js'
+import { addForwardingHeaders, firstValue, headersFromRaw, headerTokens, sanitizeUpgradeRequestHeaders, type Headers } from './headers.js'
 import { rewriteHost, rewritePath } from './route-action.js'
 import { Tunnel, type TunnelSink } from './tunnel.js'
 import type { Downstream } from './downstream.js'
@@ -14,9 +14,13 @@ import { hashInputOf, Router, type Attempt, type AttemptEvents, type RouterFailu
 import { routeTimeout } from './router/retry-policy.js'
 import { tunnelCloseChannel, upgradeStartChannel } from './diagnostics.js'
 import { StreamTimeouts } from './stream-timeouts.js'
+import { TcpConnectTransport } from './transport/tcp-connect.js'
+import { FrameBoundary, WebSocketGoingAway } from './websocket-going-away.js'
 import { SwyUpstreamProtocolError } from './errors.js'
 
 const EMPTY = Buffer.alloc(0)
+/** A CONNECT terminated here: the TCP connection to the endpoint is the upstream (Envoy's `connect_config`). */
+const terminated = new TcpConnectTransport()
 
 type Phase = 'handshake' | 'tunnel' | 'response' | 'closed'
 
@@ -33,7 +37,15 @@ export class UpgradeStream implements ChainOwner {
   readonly #request: FastifyRequest
   readonly #downstream: Downstream
   readonly #upgradeType: string
+  /** A CONNECT's target (`host:port`); undefined for any other upgrade. */
+  readonly #authority: string | undefined
+  /** The status that opened the tunnel: 101, or a CONNECT's 2xx. */
+  #acceptStatus = 101
   #phase: Phase = 'handshake'
+  /** A WebSocket tunnel's frame boundaries on the wire, each way: where a close frame may go at shutdown. */
+  #frames: { toUpstream: FrameBoundary, toDownstream: FrameBoundary } | undefined
+  /** Shutting down gracefully: close frames sent, nothing more relayed. */
+  #goingAway = false
   #tunnel: Tunnel | undefined
   #upstreamSocket: Duplex | undefined
   /** The body of a non-101 answer being relayed: let go of (and its connection closed) when the stream ends. */
@@ -50,12 +62,13 @@ export class UpgradeStream implements ChainOwner {
   /** Who ended a stream that closed before a tunnel: the client, the upstream's answer, or a local reply. */
   #endReason: CloseReason = 'downstream'
 
-  constructor (core: AppState, route: RouteState, request: FastifyRequest, downstream: Downstream, upgradeType: string, filters: readonly Filter[]) {
+  constructor (core: AppState, route: RouteState, request: FastifyRequest, downstream: Downstream, upgradeType: string, filters: readonly Filter[], authority?: string) {
     this.#core = core
     this.#route = route
     this.#request = request
     this.#downstream = downstream
     this.#upgradeType = upgradeType
+    this.#authority = upgradeType === 'connect' ? authority : undefined
     this.#router = new Router({
       app: core,
       upstream: route.upstream!,
@@ -105,6 +118,13 @@ export class UpgradeStream implements ChainOwner {
     // Pseudo-headers of an HTTP/2 downstream never travel as header lines (RFC 9113 §8.3).
     for (const key in headers) if (key.startsWith(':')) delete headers[key]
     if (this.#downstream.protocol === 'http1') sanitizeUpgradeRequestHeaders(headers)
+    if (this.#authority !== undefined) {
+      // A CONNECT has no Upgrade: its Connection header and the fields it names are this hop's only
+      // (RFC 9110 §7.6.1); it has no content either (checked before routing).
+      for (const token of headerTokens(headers.connection)) delete headers[token]
+      delete headers.connection
+      delete headers['content-length']
+    }
     addForwardingHeaders(headers, raw.socket?.remoteAddress, (raw.socket as { encrypted?: boolean } | undefined)?.encrypted === true ? 'https' : 'http')
     this.chain.requestHeaders(headers, false)
     if (this.#downstream.head.length > 0 && this.#phase !== 'closed') this.#onEarlyData(this.#downstream.head)
@@ -147,6 +167,8 @@ export class UpgradeStream implements ChainOwner {
     data: (chunk, end) => {
       const up = this.#upstreamSocket
       if (up !== undefined) {
+        if (this.#goingAway) return true
+        this.#frames?.toUpstream.note(chunk)
         if (end) { if (chunk.length > 0) up.write(chunk); up.end(); return true }
         return up.write(chunk)
       }
@@ -164,7 +186,9 @@ export class UpgradeStream implements ChainOwner {
 
   openAttempt (cluster: Cluster, host: Host, _attempt: number, events: AttemptEvents): Attempt {
     const core = this.#core
-    const transport = core.transport(cluster.protocol)
+    // A terminated CONNECT opens TCP to the endpoint, whatever the cluster's protocol; a forwarded one is
+    // sent as a CONNECT on the cluster's transport (HTTP/1.1, or HTTP/2 with h2-connect).
+    const transport = this.#authority !== undefined && this.#route.connectConfig !== undefined ? terminated : core.transport(cluster.protocol)
     if (transport === undefined) {
       events.failed('protocol', new SwyUpstreamProtocolError(cluster.name, `no transport for protocol ${cluster.protocol} (is @switchyard/h2-connect registered?)`))
       return { abort: noop }
@@ -173,16 +197,22 @@ export class UpgradeStream implements ChainOwner {
     const endpoint = host.endpoint
     const headers = { ...this.#requestHeaders! }
     rewriteHost(headers, upstream, endpoint)
-    const path = rewritePath(this.#request.raw.url ?? '/', this.#route.prefix, upstream.prefixRewrite)
+    let path = rewritePath(this.#request.raw.url ?? '/', this.#route.prefix, upstream.prefixRewrite)
+    if (this.#authority !== undefined) {
+      // A forwarded CONNECT asks for the target the client named (or the route's host rewrite of it); where
+      // it goes is still only the route's cluster (never an open proxy).
+      path = upstream.hostRewrite !== undefined || upstream.autoHostRewrite === true ? String(firstValue(headers.host)) : this.#authority
+      headers.host = path
+    }
     // Every upstream connection of an upgrade is destroyed when it ends: none is ever reused.
     const destroyed = new DestroyCount(core, cluster.name)
     const pending = transport.open({
-      cluster, endpoint, method: this.#request.raw.method ?? 'GET', path, upgradeType: this.#upgradeType, headers
+      cluster, endpoint, method: this.#authority !== undefined ? 'CONNECT' : this.#request.raw.method ?? 'GET', path, upgradeType: this.#upgradeType, headers
     }, {
-      accepted: (resHeaders, socket, head) => {
-        if (!events.answered(101)) { socket.destroy(); return }
+      accepted: (resHeaders, socket, head, status = 101) => {
+        if (!events.answered(status)) { socket.destroy(); return }
         socket.once('close', destroyed.count)
-        this.#onAccepted(resHeaders, socket, head)
+        this.#onAccepted(resHeaders, socket, head, status)
       },
       response: (status, resHeaders, body) => {
         // A 4xx/5xx is an ordinary response (Envoy may pool its connection: no upstream_cx_destroy); any
@@ -244,23 +274,29 @@ export class UpgradeStream implements ChainOwner {
     down.on('drain', () => body.resume())
   }
 
-  #onAccepted (headers: Headers, socket: Duplex, head: Buffer): void {
+  #onAccepted (headers: Headers, socket: Duplex, head: Buffer, status: number): void {
     socket.on('error', noop)
     if (this.#phase !== 'handshake') { socket.destroy(); return }
     const core = this.#core
     // RFC 9110 §7.8: the 101 names the protocol switched to; another one than requested is not tunnelled.
-    const switchedTo = firstValue(headers.upgrade)?.trim().toLowerCase()
+    // A CONNECT's 2xx names none (RFC 9110 §9.3.6).
+    const switchedTo = this.#authority !== undefined ? 'connect' : firstValue(headers.upgrade)?.trim().toLowerCase()
     if (switchedTo !== this.#upgradeType) {
       socket.destroy()
       this.#localFailure(new SwyUpstreamProtocolError(this.#router.cluster!.name, `101 switched to "${switchedTo ?? ''}", not "${this.#upgradeType}"`))
       return
     }
     this.#phase = 'tunnel'
+    this.#acceptStatus = status
     this.#upstreamSocket = socket
     // A tunnel now: the route's idleTimeout governs it, not the stream timeouts.
     StreamTimeouts.of(this.#request.raw)?.stop()
+    if (this.#upgradeType === 'websocket') this.#frames = { toUpstream: new FrameBoundary(), toDownstream: new FrameBoundary() }
     // The upgrade is accepted: the held bytes go first, in order.
-    for (const chunk of this.#held) socket.write(chunk)
+    for (const chunk of this.#held) {
+      this.#frames?.toUpstream.note(chunk)
+      socket.write(chunk)
+    }
     if (this.#heldEnd) socket.end()
     this.#dropHeld()
 
@@ -271,7 +307,7 @@ export class UpgradeStream implements ChainOwner {
       ? undefined
       : { write: (c) => chain.requestData(c, false), end: () => { chain.requestData(EMPTY, true) }, buffered: true }
     this.#router.decorateResponse(headers)
-    chain.responseHeaders(101, headers, false)
+    chain.responseHeaders(status, headers, false)
     // A filter may answer the 101 with a local reply: the stream then ends through its close listener.
     if (this.#phase !== 'tunnel') { socket.destroy(); return }
     down.removeListener('data', this.#onEarlyData)
@@ -282,13 +318,19 @@ export class UpgradeStream implements ChainOwner {
       : { write: (c) => chain.responseData(c, false), end: () => { chain.responseData(EMPTY, true) }, buffered: true }
     if (head.length > 0) {
       this.#bytesOut += head.length
-      if (toDownstream === undefined) down.write(head)
-      else toDownstream.write(head)
+      if (toDownstream === undefined) {
+        this.#frames?.toDownstream.note(head)
+        down.write(head)
+      } else {
+        toDownstream.write(head)
+      }
     }
     this.#tunnel = new Tunnel(down, socket, {
       idleTimeout: this.#route.upstream?.idleTimeout,
       toUpstream,
       toDownstream,
+      watchUpstream: this.#frames?.toUpstream,
+      watchDownstream: this.#frames?.toDownstream,
       onClose: (reason, error) => {
         if (reason === 'idle_timeout') core.stats.inc('downstream_rq_idle_timeout')
         this.#finish(error ?? this.#closeError, reason)
@@ -306,14 +348,16 @@ export class UpgradeStream implements ChainOwner {
 
   #downstreamSink: ChainSink = {
     headers: (status, headers) => {
-      if (status === 101) {
+      if (this.#phase === 'tunnel' && status === this.#acceptStatus) {
         if (this.#downstream.responseStarted) return
-        this.#downstream.accept(headers)
+        this.#downstream.accept(headers, status)
       } else {
         this.#downstream.respond(status, headers)
       }
     },
     data: (chunk, end) => {
+      if (this.#goingAway) return true
+      if (this.#phase === 'tunnel') this.#frames?.toDownstream.note(chunk)
       if (!end) {
         this.#bytesOut += chunk.length
         return this.#downstream.write(chunk)
@@ -382,6 +426,30 @@ export class UpgradeStream implements ChainOwner {
   drained (direction: 'request' | 'response'): void {
     if (this.#tunnel !== undefined) this.#tunnel.resumeReading()
     else if (direction === 'request' && this.#holds === 0 && this.#phase === 'handshake') this.#downstream.stream.resume()
+  }
+
+  /**
+   * Shutdown at the end of the grace period: a WebSocket tunnel gets close frames (1001, going away) both
+   * ways and its peers a short while to answer; any other stream is destroyed at once.
+   */
+  goAway (error: Error): void {
+    const tunnel = this.#tunnel
+    const frames = this.#frames
+    if (tunnel === undefined || frames === undefined || tunnel.closed || this.#phase !== 'tunnel') {
+      this.destroy(error)
+      return
+    }
+    if (this.#goingAway) return
+    this.#goingAway = true
+    this.#closeError ??= error
+    tunnel.detach()
+    new WebSocketGoingAway({
+      downstream: tunnel.downstream,
+      upstream: tunnel.upstream,
+      toDownstream: frames.toDownstream,
+      toUpstream: frames.toUpstream,
+      onDone: () => this.#finish(this.#closeError, 'destroyed')
+    }).start()
   }
 
   /** Ends the stream at once (shutdown, filter abort, errors). */

@@ -249,3 +249,69 @@ test('onClose is told who ended the stream', () => {
   chain.close(undefined, 'upstream')
   assert.equal(seen, 'upstream')
 })
+
+test('a data chunk stopped with StopIteration goes on from the next filter when that filter resumes', () => {
+  let stopper: Parameters<NonNullable<Filter['onRequestData']>>[0] | undefined
+  const after: string[] = []
+  const { chain, events } = harness([
+    { name: 'stop', onRequestData: (ctx, chunk) => { stopper = ctx; return chunk.toString() === 'hold' ? FilterStatus.StopIteration : FilterStatus.Continue } },
+    { name: 'after', onRequestData: (_c, chunk) => { after.push(chunk.toString()) } }
+  ])
+  chain.requestHeaders({}, false)
+  chain.requestData(Buffer.from('hold'), false)
+  assert.deepEqual(events, ['up:headers:{}'])
+  assert.deepEqual(after, [], 'the filters after it did not see the stopped chunk')
+  stopper!.resume()
+  assert.deepEqual(after, ['hold'])
+  assert.deepEqual(events, ['up:headers:{}', 'up:data:hold'])
+})
+
+test('chunks stopped behind parked headers go on in order after the headers when the filter resumes', () => {
+  let stopper: Parameters<NonNullable<Filter['onRequestData']>>[0] | undefined
+  const { chain, events } = harness([{
+    name: 'buffer-like',
+    onRequestHeaders: (ctx) => { stopper = ctx; return FilterStatus.StopIteration },
+    onRequestData: (ctx, _chunk, end) => {
+      if (end) ctx.resume()
+      return FilterStatus.StopIteration
+    }
+  }])
+  chain.requestHeaders({}, false)
+  chain.requestData(Buffer.from('a'), false)
+  chain.requestData(Buffer.from('b'), false)
+  assert.deepEqual(events, [])
+  chain.requestData(Buffer.from('c'), true)
+  assert.deepEqual(events, ['up:headers:{}', 'up:data:a', 'up:data:b', 'up:data:c:end'])
+  assert.ok(stopper !== undefined)
+})
+
+test('a chunk stopped by a Promise that settles StopIteration goes on when the filter resumes later', async () => {
+  let stopper: Parameters<NonNullable<Filter['onRequestData']>>[0] | undefined
+  const { chain, events } = harness([{
+    name: 'async-stop',
+    onRequestData: async (ctx) => { stopper = ctx; await Promise.resolve(); return FilterStatus.StopIteration }
+  }])
+  chain.requestHeaders({}, false)
+  chain.requestData(Buffer.from('x'), true)
+  await new Promise(setImmediate)
+  assert.deepEqual(events, ['up:headers:{}'])
+  stopper!.resume()
+  assert.deepEqual(events, ['up:headers:{}', 'up:data:x:end'])
+})
+
+test('a filter that goes on with a later chunk took the chunks it stopped: resume() sends none of them', () => {
+  let stopper: Parameters<NonNullable<Filter['onRequestData']>>[0] | undefined
+  const { chain, events } = harness([{
+    name: 'taker',
+    onRequestData: (ctx, chunk) => {
+      stopper = ctx
+      if (chunk.toString() === 'partial') return FilterStatus.StopIteration
+      ctx.replaceData(Buffer.from('whole'))
+    }
+  }])
+  chain.requestHeaders({}, false)
+  chain.requestData(Buffer.from('partial'), false)
+  chain.requestData(Buffer.from('rest'), false)
+  stopper!.resume()
+  assert.deepEqual(events, ['up:headers:{}', 'up:data:whole'])
+})

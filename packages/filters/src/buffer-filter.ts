@@ -7,7 +7,6 @@ export interface BufferOptions {
 }
 
 interface Buffered {
-  chunks: Buffer[]
   bytes: number
   done: boolean
 }
@@ -31,7 +30,7 @@ export function createBufferFilter (options: BufferOptions): Filter {
     name: 'buffer',
     onRequestHeaders (ctx, _headers, endStream) {
       if (endStream) return FilterStatus.Continue
-      ctx.state[kBuffered] = { chunks: [], bytes: 0, done: false } satisfies Buffered
+      ctx.state[kBuffered] = { bytes: 0, done: false } satisfies Buffered
       // Envoy `StopIteration` until `end_stream`: nothing (not even the headers) reaches the router yet.
       return FilterStatus.StopIteration
     },
@@ -41,17 +40,14 @@ export function createBufferFilter (options: BufferOptions): Filter {
       buffered.bytes += chunk.length
       if (buffered.bytes > max) {
         buffered.done = true
-        buffered.chunks = []
         ctx.sendLocalReply(413, 'Payload Too Large', { 'content-type': 'text/plain' })
         return FilterStatus.StopIteration
       }
-      if (chunk.length > 0) buffered.chunks.push(chunk)
+      // Envoy's StopIterationAndBuffer: the chain keeps each stopped chunk for this filter.
       if (!endStream) return FilterStatus.StopIteration
       buffered.done = true
-      const body = buffered.chunks.length === 1 ? buffered.chunks[0]! : Buffer.concat(buffered.chunks)
-      buffered.chunks = []
-      // The whole body goes on behind the held headers, then iteration resumes: headers first, body next.
-      ctx.injectRequestData(body, true)
+      // The body is complete: this chunk stops too, and resume() sends the held headers on, then every
+      // chunk stopped here, in order (a resume() followed by Continue would mean the filter took them).
       ctx.resume()
       return FilterStatus.StopIteration
     }

@@ -4,16 +4,16 @@ import { FilterStatus } from '@switchyard/core'
 import { createBufferFilter } from '../src/index.ts'
 import { fakeContext } from './fake-context.ts'
 
-test('holds the headers, takes each chunk, then releases the whole body behind them', () => {
+test('holds the headers, stops each chunk, and resumes once the body is complete', () => {
   const filter = createBufferFilter({ maxRequestBytes: 10 })
   const { ctx, rec } = fakeContext({ upgradeType: null, method: 'POST' })
   assert.equal(filter.onRequestHeaders!(ctx, {}, false), FilterStatus.StopIteration)
   assert.equal(filter.onRequestData!(ctx, Buffer.from('abc'), false), FilterStatus.StopIteration)
   assert.equal(rec.resumed, 0)
+  // The chain keeps the stopped chunks: with this last one stopped too, resume() sends them all on in order.
   assert.equal(filter.onRequestData!(ctx, Buffer.from('def'), true), FilterStatus.StopIteration)
   assert.equal(rec.resumed, 1)
-  assert.deepEqual(rec.toUpstream.map(String), ['abcdef'])
-  assert.equal(rec.ended.upstream, true)
+  assert.equal(rec.toUpstream.length, 0, 'nothing injected: no copy of the body is kept by the filter')
 })
 
 test('a request without a body is not held', () => {

@@ -41,6 +41,21 @@ export function toExtendedConnect (headers: Headers, target: ExtendedConnectTarg
 }
 
 /**
+ * An HTTP/1.1-shaped CONNECT → an HTTP/2 CONNECT (RFC 9113 §8.5): `:method CONNECT` and `:authority`
+ * (the target) only — no `:scheme`, no `:path`, no `:protocol` — and the regular headers without `host`
+ * and the connection-specific ones.
+ */
+export function toPlainConnect (headers: Headers, authority: string): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = { ':method': 'CONNECT', ':authority': authority }
+  const named = new Set(headerTokens(headers.connection))
+  for (const key in headers) {
+    if (key === 'host' || key === 'content-length' || key.startsWith(':') || connectionSpecific.has(key) || named.has(key)) continue
+    out[key] = headers[key]!
+  }
+  return out
+}
+
+/**
  * The 200 to an extended CONNECT → an HTTP/1.1 101: `upgrade: <type>`, `connection: upgrade`; pseudo
  * headers, hop-by-hop headers and a zero `content-length` removed.
  */
@@ -86,6 +101,20 @@ export interface DowngradedRequest {
   upgradeType: string
   /** H1-shaped raw headers: `host` from `:authority`, no pseudo headers, `upgrade` and `connection` last. */
   rawHeaders: string[]
+}
+
+/**
+ * A plain HTTP/2 CONNECT (no `:protocol`) → the HTTP/1.1 shape core routes: `Host` from `:authority`, the
+ * regular headers, no pseudo headers, no `Upgrade`.
+ */
+export function fromPlainConnect (rawHeaders: readonly string[], authority: string): string[] {
+  const raw: string[] = ['host', authority]
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const key = rawHeaders[i]!.toLowerCase()
+    if (key.startsWith(':') || key === 'host' || key === METHOD_CARRIER || connectionSpecific.has(key)) continue
+    raw.push(rawHeaders[i]!, rawHeaders[i + 1]!)
+  }
+  return raw
 }
 
 /**

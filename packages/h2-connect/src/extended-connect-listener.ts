@@ -1,10 +1,9 @@
-import { constants, Http2ServerRequest, type Http2ServerResponse } from 'node:http2'
+import { constants, Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Stream } from 'node:http2'
 import type { Duplex } from 'node:stream'
-import { h2ConnectChannel, http2AuthorityProblem, invalidAuthority, writeRefusal, type AppState } from '@switchyard/core/internal'
-import { fromExtendedConnect, METHOD_CARRIER } from './connect-headers.js'
+import { h2ConnectChannel, http2AuthorityProblem, invalidAuthority, parseConnectTarget, type AppState } from '@switchyard/core/internal'
+import { fromExtendedConnect, fromPlainConnect, METHOD_CARRIER } from './connect-headers.js'
 import { Http2Downstream, stopClient } from './http2-downstream.js'
 import type { GeneratedKeys } from './websocket-key.js'
-import { SwyH2PlainConnectError } from './errors.js'
 
 /** Published for every CONNECT stream received: `{ protocol, authority, path, method }` (`protocol` null for a plain CONNECT). */
 export const extendedConnectChannel = h2ConnectChannel
@@ -20,15 +19,13 @@ export interface ExtendedConnectOptions {
 /**
  * The server's `'connect'` listener (Node emits it for every HTTP/2 CONNECT once Fastify listens to
  * `'request'`, and answers 405 when nobody listens). An extended CONNECT becomes an HTTP/1.1-shaped
- * upgrade routed through Fastify like one from the `'upgrade'` event, so one route serves both.
+ * upgrade routed through Fastify like one from the `'upgrade'` event, so one route serves both; a plain
+ * CONNECT (RFC 9113 §8.5, no `:protocol`) becomes a CONNECT routed on `/host:port`, as core routes an
+ * HTTP/1.1 one. An HTTP/1.1 CONNECT on an `allowHTTP1` server is core's own.
  */
 export function createConnectListener (core: AppState, options: ExtendedConnectOptions) {
-  return function onConnect (req: Http2ServerRequest | { socket: unknown }, resOrSocket: Http2ServerResponse | Duplex): void {
-    if (!(req instanceof Http2ServerRequest)) {
-      // An HTTP/1.1 CONNECT on an `allowHTTP1` server: never tunnelled here (Node would drop it).
-      writeRefusal(resOrSocket as Duplex, 403)
-      return
-    }
+  const onConnect = function onConnect (req: Http2ServerRequest | { socket: unknown }, resOrSocket: Http2ServerResponse | Duplex): void {
+    if (!(req instanceof Http2ServerRequest)) return
     const res = resOrSocket as Http2ServerResponse
     const stream = req.stream
     const headers = req.headers
@@ -46,35 +43,25 @@ export function createConnectListener (core: AppState, options: ExtendedConnectO
       return
     }
     if (core.closing) {
-      res.statusCode = 503
-      res.end()
-      stopClient(stream)
+      core.stats.inc('downstream_rq_drain_refused')
+      answer(res, stream, 503)
       return
     }
-    // A plain CONNECT is the upgrade type `CONNECT` (Envoy), off unless the plugin's upgradeConfigs enable it.
-    if (protocol === undefined && core.upgradeConfigs.get('connect')?.enabled !== true) {
-      const err = new SwyH2PlainConnectError(String(authority))
-      core.log.debug({ code: err.code, authority }, err.message)
-      // Counted as Envoy counts any refused upgrade type (and as the HTTP/1.1 CONNECT refusal is).
-      core.stats.inc('downstream_rq_ws_on_non_ws_route')
-      res.statusCode = 403
-      res.end()
-      stopClient(stream)
+    if (protocol === undefined) {
+      plainConnect(core, req, res, authority)
       return
     }
 
     const carried = headers[METHOD_CARRIER]
     // The carrier is honoured only with preserveMethod, on an extended CONNECT, when it is a method token.
-    const method = options.preserveMethod && protocol !== undefined && typeof carried === 'string' && METHOD_TOKEN.test(carried)
+    const method = options.preserveMethod && typeof carried === 'string' && METHOD_TOKEN.test(carried)
       ? carried.toUpperCase()
       : 'GET'
-    const down = fromExtendedConnect(req.rawHeaders, protocol ?? 'CONNECT', authority, method)
+    const down = fromExtendedConnect(req.rawHeaders, protocol, authority, method)
     // Core's `maxRequestHeaders` (Envoy's max_request_headers_count), counted on the HTTP/1.1-shaped request
     // as on the front: the 'upgrade' listener that checks it never sees an extended CONNECT.
     if (down.rawHeaders.length / 2 > core.maxRequestHeaders) {
-      res.statusCode = 431
-      res.end()
-      stopClient(stream)
+      answer(res, stream, 431)
       return
     }
 
@@ -87,7 +74,7 @@ export function createConnectListener (core: AppState, options: ExtendedConnectO
     delete headers[':protocol']
     delete headers[METHOD_CARRIER]
     if (authority !== undefined) headers.host = authority
-    headers.upgrade = protocol ?? 'CONNECT'
+    headers.upgrade = protocol
     headers.connection = 'upgrade'
     // What follows the head is tunnel payload: Fastify must never read it as a body.
     delete headers['content-length']
@@ -100,13 +87,59 @@ export function createConnectListener (core: AppState, options: ExtendedConnectO
       headers['sec-websocket-key'] = key
       stream.once('close', () => options.keys.release(key))
     }
-
-    stream.on('error', noop)
-    const downstream = new Http2Downstream(stream)
-    // An answer that is not a tunnel (a hook's 401, a 403, a 404) ends the exchange: the client stops sending.
-    stream.once('finish', () => { if (!downstream.accepted) stopClient(stream) })
-    core.routeUpgrade(req, res, { downstream, upgradeType: down.upgradeType })
+    route(core, req, res, down.upgradeType, undefined)
   }
+  return onConnect
+}
+
+/**
+ * A plain CONNECT: `:method` and `:authority` only (RFC 9113 §8.5; nghttp2 resets one that also carries
+ * `:scheme` or `:path` with PROTOCOL_ERROR before it gets here). The authority must be `host:port`, and a
+ * CONNECT announces no content (RFC 9110 §9.3.6): 400 otherwise. DATA frames are the tunnel's payload.
+ */
+function plainConnect (core: AppState, req: Http2ServerRequest, res: Http2ServerResponse, authority: string | undefined): void {
+  const stream = req.stream
+  const headers = req.headers
+  if (headers[':path'] !== undefined || headers[':scheme'] !== undefined) {
+    stream.close(constants.NGHTTP2_PROTOCOL_ERROR)
+    return
+  }
+  const target = parseConnectTarget(authority)
+  const length = headers['content-length']
+  if ('problem' in target || (length !== undefined && length !== '0')) {
+    core.log.debug({ authority, problem: 'problem' in target ? target.problem : 'content-length' }, 'HTTP/2 CONNECT refused: 400')
+    answer(res, stream, 400)
+    return
+  }
+  const raw = fromPlainConnect(req.rawHeaders, target.authority)
+  if (raw.length / 2 > core.maxRequestHeaders) {
+    answer(res, stream, 431)
+    return
+  }
+  req.rawHeaders.length = 0
+  req.rawHeaders.push(...raw)
+  headers[':path'] = `/${target.authority}`
+  headers.host = target.authority
+  delete headers['content-length']
+  delete headers['content-type']
+  route(core, req, res, 'connect', target.authority)
+}
+
+/** Hands the shaped request to core's router as an upgrade whose downstream is the HTTP/2 stream. */
+function route (core: AppState, req: Http2ServerRequest, res: Http2ServerResponse, upgradeType: string, authority: string | undefined): void {
+  const stream = req.stream
+  stream.on('error', noop)
+  const downstream = new Http2Downstream(stream)
+  // An answer that is not a tunnel (a hook's 401, a 403, a 404) ends the exchange: the client stops sending.
+  stream.once('finish', () => { if (!downstream.accepted) stopClient(stream) })
+  core.routeUpgrade(req, res, authority === undefined ? { downstream, upgradeType } : { downstream, upgradeType, authority })
+}
+
+/** A refusal before routing: the status, an empty body, and the client told to stop sending. */
+function answer (res: Http2ServerResponse, stream: ServerHttp2Stream, status: number): void {
+  res.statusCode = status
+  res.end()
+  stopClient(stream)
 }
 
 function noop (): void {}

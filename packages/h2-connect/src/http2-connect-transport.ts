@@ -1,7 +1,7 @@
 import { constants, type ClientHttp2Stream } from 'node:http2'
 import type { FastifyBaseLogger } from 'fastify'
 import type { PendingUpgrade, Stats, UpgradeEvents, UpgradeRequest, UpgradeTransport } from '@switchyard/core/internal'
-import { acceptedAsUpgrade, METHOD_CARRIER, plainHeaders, toExtendedConnect } from './connect-headers.js'
+import { acceptedAsUpgrade, METHOD_CARRIER, plainHeaders, toExtendedConnect, toPlainConnect } from './connect-headers.js'
 import { SessionPool, type PooledSession } from './session-pool.js'
 import { acceptFor, type GeneratedKeys } from './websocket-key.js'
 import { SwyH2ConnectProtocolDisabledError, SwyH2RequestHeaderError, SwyH2SessionError } from './errors.js'
@@ -49,14 +49,16 @@ export class Http2ConnectTransport implements UpgradeTransport {
 
   open (request: UpgradeRequest, events: UpgradeEvents): PendingUpgrade {
     const { cluster, endpoint, upgradeType } = request
+    // A CONNECT goes as a plain HTTP/2 CONNECT (RFC 9113 §8.5), which needs no SETTINGS_ENABLE_CONNECT_PROTOCOL.
+    const plain = upgradeType === 'connect'
     // `:protocol` is the client's Upgrade value as sent (Envoy); core matched it case-insensitively.
     const sent = typeof request.headers.upgrade === 'string' ? request.headers.upgrade.trim() : undefined
     const protocol = sent !== undefined && sent.toLowerCase() === upgradeType ? sent : upgradeType
-    const headers = toExtendedConnect(request.headers, {
-      upgradeType: protocol, path: request.path, secure: endpoint.secure, authority: endpoint.authority
-    })
+    const headers = plain
+      ? toPlainConnect(request.headers, request.path)
+      : toExtendedConnect(request.headers, { upgradeType: protocol, path: request.path, secure: endpoint.secure, authority: endpoint.authority })
     const method = request.method.toUpperCase()
-    if (this.#preserveMethod && method !== 'GET') headers[METHOD_CARRIER] = method
+    if (this.#preserveMethod && !plain && method !== 'GET') headers[METHOD_CARRIER] = method
     // RFC 8441 §5: no Sec-WebSocket-Key on the HTTP/2 hop (nghttpx refuses one with 400). An HTTP/1.1
     // client's key is answered here, on the 101; a key generated for an RFC 8441 client is just dropped.
     const key = headers['sec-websocket-key']
@@ -86,7 +88,7 @@ export class Http2ConnectTransport implements UpgradeTransport {
           return
         }
         // RFC 8441 §3: no `:protocol` unless the peer sent SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 (Node does not check).
-        if (lease.session.remoteSettings.enableConnectProtocol !== true) {
+        if (!plain && lease.session.remoteSettings.enableConnectProtocol !== true) {
           this.pool.release(lease)
           const err = new SwyH2ConnectProtocolDisabledError(cluster.name, endpoint.authority)
           this.#log.warn({ err, code: err.code }, 'upstream does not accept extended CONNECT')
@@ -145,7 +147,12 @@ export class Http2ConnectTransport implements UpgradeTransport {
         answered = true
         if (!finish()) { s.close(constants.NGHTTP2_CANCEL); return }
         const status = Number(resHeaders[':status'])
-        if (status === 200) {
+        if (plain && status >= 200 && status <= 299) {
+          // RFC 9113 §8.5: any 2xx opens the tunnel; DATA frames carry its bytes.
+          events.accepted(plainHeaders(resHeaders), s, EMPTY, status)
+          return
+        }
+        if (!plain && status === 200) {
           const h1 = acceptedAsUpgrade(resHeaders, protocol)
           // The accept answers the client's own key, whatever the peer added (HAProxy answers a key of its own).
           if (upgradeType === 'websocket') delete h1['sec-websocket-accept']

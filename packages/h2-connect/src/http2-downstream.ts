@@ -22,11 +22,17 @@ export class Http2Downstream implements Downstream {
     this.stream = stream
   }
 
-  accept (headers: Headers): void {
+  /** The 101 (sent as 200, RFC 8441), or a CONNECT's 2xx (RFC 9113 §8.5): the stream is a tunnel from here on. */
+  accept (headers: Headers, statusCode = 101): void {
     this.responseStarted = true
     this.accepted = true
     if (this.stream.destroyed || this.stream.headersSent) return
-    this.stream.respond(toHttp2Response(101, headers))
+    if (statusCode !== 101) {
+      // RFC 9110 §9.3.6: no Content-Length or Transfer-Encoding on a 2xx to CONNECT.
+      delete headers['content-length']
+      delete headers['transfer-encoding']
+    }
+    this.stream.respond(toHttp2Response(statusCode, headers))
   }
 
   respond (statusCode: number, headers: Headers): void {

@@ -39,6 +39,8 @@ async function h2Connect (fastify: FastifyInstance, options: H2ConnectOptions): 
   const server = fastify.server as unknown as Http2Server | Http2SecureServer
   if (typeof server.updateSettings === 'function') {
     const onConnect = createConnectListener(core, { preserveMethod, keys })
+    // Core still answers an HTTP/1.1 CONNECT on an `allowHTTP1` server beside this listener.
+    core.companionConnectListeners.add(onConnect)
     server.on('connect', onConnect)
     // RFC 8441 §3: SETTINGS_ENABLE_CONNECT_PROTOCOL = 1, sent by each side that accepts extended CONNECT.
     server.updateSettings({ enableConnectProtocol: true })

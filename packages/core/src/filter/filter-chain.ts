@@ -60,6 +60,15 @@ const CONSUMED = 2
 class Direction {
   readonly queue: Item[] = []
   queuedBytes = 0
+  /**
+   * Data chunks a filter stopped with StopIteration, by filter index, in arrival order: its `ctx.resume()`
+   * sends them on from the next filter (Envoy's `continueDecoding`); its Continue on a later chunk means
+   * it took them (held, dropped or replaced them), and they are let go.
+   */
+  readonly stopped = new Map<number, Item[]>()
+  /** The filter whose data callback is running (-1: none), and whether it called `ctx.resume()` meanwhile. */
+  #inData = -1
+  #resumedInData = false
 
   constructor (
     readonly chain: FilterChain,
@@ -123,6 +132,7 @@ class Direction {
           } else {
             if (filter.onRequestData === undefined) continue
             chain.replacement = undefined
+            this.#inData = index
             result = filter.onRequestData(ctx, item.chunk, item.end)
           }
         } else if (item.kind === 'headers') {
@@ -131,20 +141,37 @@ class Direction {
         } else {
           if (filter.onResponseData === undefined) continue
           chain.replacement = undefined
+          this.#inData = index
           result = filter.onResponseData(ctx, item.chunk, item.end)
         }
       } catch (err) {
+        this.#inData = -1
+        this.#resumedInData = false
         chain.fail(filter, err)
         return CONSUMED
+      }
+      // A resume() from inside this data callback sends the stopped chunks on only if this one stops too.
+      let resumed = false
+      if (this.#inData !== -1) {
+        this.#inData = -1
+        resumed = this.#resumedInData
+        this.#resumedInData = false
       }
       if (chain.closed || chain.replied) return CONSUMED
       if (item.kind === 'data' && chain.replacement !== undefined) {
         item.chunk = chain.replacement
         chain.replacement = undefined
       }
-      if (result === undefined || result === FilterStatus.Continue) continue
+      if (result === undefined || result === FilterStatus.Continue) {
+        if (this.stopped.size > 0 && item.kind === 'data') this.stopped.delete(index)
+        continue
+      }
       if (result === FilterStatus.StopIteration) {
-        if (item.kind === 'data') return CONSUMED
+        if (item.kind === 'data') {
+          this.#stop(item, index, p + 1)
+          if (resumed) this.#release(index)
+          return CONSUMED
+        }
         item.pos = p + 1
         item.barrier = p + 1
         item.waiting = true
@@ -152,6 +179,7 @@ class Direction {
         return PARKED
       }
       if (typeof (result as Promise<unknown>).then === 'function') {
+        if (resumed) this.#release(index)
         item.pos = p + 1
         // A pending data callback must not see the next chunk before it settles.
         item.barrier = item.kind === 'data' ? p : p + 1
@@ -170,12 +198,22 @@ class Direction {
   private settle (item: Item, index: number, status: FilterStatus | void): void {
     if (this.chain.closed || item.parkedBy !== index) return
     if (status === FilterStatus.StopIteration) {
-      if (item.kind === 'data') this.remove(item)
-      else return // parked headers wait for ctx.resume()
+      if (item.kind !== 'data') return // parked headers wait for ctx.resume()
+      this.remove(item)
+      this.#stop(item, index, item.pos)
     } else {
+      if (item.kind === 'data') this.stopped.delete(index)
       item.waiting = false
     }
     this.drain()
+  }
+
+  /** A data chunk stopped at filter `index`: kept until that filter resumes (or takes it by going on). */
+  #stop (item: Item, index: number, from: number): void {
+    const held = this.stopped.get(index)
+    const stopped = { ...item, pos: from, barrier: from, waiting: false, parkedBy: -1 }
+    if (held === undefined) this.stopped.set(index, [stopped])
+    else held.push(stopped)
   }
 
   private remove (item: Item): void {
@@ -207,12 +245,29 @@ class Direction {
     }
   }
 
-  /** Called from `ctx.resume()` of filter `index`. */
+  /**
+   * Called from `ctx.resume()` of filter `index`: headers it parked go on, then every data chunk it stopped,
+   * in order, from the filter after it (behind anything still queued).
+   */
   resumeFrom (index: number): void {
     const head = this.queue[0]
-    if (head === undefined || !head.waiting || head.parkedBy !== index || head.kind !== 'headers') return
-    head.waiting = false
-    this.drain()
+    if (head !== undefined && head.waiting && head.parkedBy === index && head.kind === 'headers') {
+      head.waiting = false
+      this.drain()
+    }
+    // Inside the filter's own data callback: decided when it returns (Continue means it took them).
+    if (this.#inData === index) this.#resumedInData = true
+    else this.#release(index)
+  }
+
+  #release (index: number): void {
+    const held = this.stopped.get(index)
+    if (held === undefined) return
+    this.stopped.delete(index)
+    for (const item of held) {
+      if (this.chain.closed || this.chain.replied) return
+      this.inject(item.pos, item.chunk, item.end)
+    }
   }
 
   #draining = false
@@ -359,6 +414,8 @@ export class FilterChain {
     this.closed = true
     this.request.queue.length = 0
     this.response.queue.length = 0
+    this.request.stopped.clear()
+    this.response.stopped.clear()
     for (let i = 0; i < this.filters.length; i++) {
       const filter = this.filters[i]!
       if (filter.onClose === undefined) continue

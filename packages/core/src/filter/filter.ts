@@ -11,8 +11,12 @@ export const FilterStatus = {
   /**
    * Headers callback: iteration parks at this filter; nothing later in the chain (nor the router) sees the
    * headers, and data arriving meanwhile queues behind them, until this filter calls `ctx.resume()`.
-   * Data callback: the filter has taken the chunk; it is not passed on (the filter holds, drops or later
-   * replaces it via `ctx.replaceData` on a later chunk).
+   * Data callback: the chunk stops at this filter; later data still reaches it. The chain keeps every chunk
+   * the filter stopped until either the filter calls `ctx.resume()`, which sends them on from the next
+   * filter in order (Envoy's `continueDecoding` after StopIterationAndBuffer), or it returns Continue for a
+   * later chunk, which means it took them (held, dropped, or replaced them via `ctx.replaceData`). A
+   * `resume()` inside a data callback takes effect as it returns: with StopIteration this chunk goes on
+   * behind the others; with Continue the others were taken.
    */
   StopIteration: 'stop'
 } as const
@@ -52,7 +56,10 @@ export interface FilterContext {
   sendLocalReply (status: number, body?: string | Buffer, headers?: Record<string, string>): void
   /** Stops reading from both peers (backpressure held by this filter) until `resume()`. */
   pause (): void
-  /** Undoes `pause()` and continues iteration this filter stopped with StopIteration. Envoy `continueDecoding`. */
+  /**
+   * Undoes `pause()` and continues iteration this filter stopped with StopIteration: parked headers go on,
+   * then the data chunks it stopped, in order. Envoy `continueDecoding`.
+   */
   resume (): void
   /** Ends the stream at once: the downstream and upstream are reset. */
   abort (error?: Error): void

@@ -21,6 +21,7 @@ export class RetryPolicy {
   readonly #numRetries: number
   readonly #retryOn: readonly RetryCondition[]
   #retries = 0
+  #disabled = false
 
   constructor (upstream: UpstreamOptions | undefined) {
     this.#numRetries = upstream?.retries?.numRetries ?? 0
@@ -34,7 +35,17 @@ export class RetryPolicy {
 
   /** True when the route retries on `condition` and has retries left. */
   allows (condition: RetryCondition): boolean {
-    return this.#retries < this.#numRetries && this.#retryOn.includes(condition)
+    return !this.#disabled && this.#retries < this.#numRetries && this.#retryOn.includes(condition)
+  }
+
+  /** No more retries for this request (its body could not be kept for a resend). */
+  disable (): void {
+    this.#disabled = true
+  }
+
+  /** True when the route would retry at all. */
+  get configured (): boolean {
+    return this.#numRetries > 0
   }
 
   /** Counts a retry and returns its back-off in ms: fully jittered, exponential, capped (Envoy's `JitteredExponentialBackOffStrategy`). */

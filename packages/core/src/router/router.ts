@@ -144,6 +144,13 @@ export class Router {
   get host (): Host | undefined { return this.#host }
   /** Retries made. */
   get retries (): number { return this.#policy.retries }
+  /** True when the route retries at all. */
+  get retriesConfigured (): boolean { return this.#policy.configured }
+
+  /** The request can no longer be sent again (its body outgrew the retry buffer): no attempt is retried. */
+  disableRetries (): void {
+    this.#policy.disable()
+  }
 
   /** Chooses the cluster and sends the first attempt. */
   start (): void {

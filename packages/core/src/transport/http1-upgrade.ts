@@ -15,7 +15,8 @@ const EMPTY: Buffer = Buffer.alloc(0)
  * payload); the answer is read with a small head parser (RFC 9112 §4). Interim 1xx answers are skipped;
  * a 101 that names a protocol hands the socket over with any bytes that followed it; any other answer
  * is given as a response whose body is read by its framing (RFC 9112 §6.3), and the connection is
- * destroyed after it.
+ * destroyed after it. A CONNECT (forwarded to an endpoint that is itself a proxy) goes the same way,
+ * opened by any 2xx (RFC 9110 §9.3.6: the bytes after its head are the tunnel's).
  */
 export class Http1UpgradeTransport implements UpgradeTransport {
   open (request: UpgradeRequest, events: UpgradeEvents): PendingUpgrade {
@@ -77,10 +78,13 @@ class Http1UpgradeAttempt implements PendingUpgrade {
       this.#release()
       this.#done = true
       const headers = headersFromRaw(head.rawHeaders)
-      if (head.statusCode === 101 && headers.upgrade !== undefined) {
+      const accepted = this.#method === 'CONNECT'
+        ? head.statusCode >= 200 && head.statusCode <= 299
+        : head.statusCode === 101 && headers.upgrade !== undefined
+      if (accepted) {
         // No reader until the tunnel attaches one: nothing the upstream sends meanwhile is lost.
         this.#socket.pause()
-        this.#events.accepted(headers, this.#socket, rest)
+        this.#events.accepted(headers, this.#socket, rest, head.statusCode)
         return
       }
       this.#events.response(head.statusCode, headers, new ResponseBody(this.#socket, bodyFraming(head, this.#method), rest))

@@ -8,7 +8,7 @@ export interface UpgradeRequest {
   cluster: Cluster
   endpoint: Endpoint
   method: string
-  /** Path and query, after rewrites. */
+  /** Path and query, after rewrites; for a CONNECT, the `host:port` it asks for. */
   path: string
   upgradeType: string
   /** Lower-case headers after the filters, rewrites and sanitising; `upgrade`/`connection` included. */
@@ -17,8 +17,11 @@ export interface UpgradeRequest {
 
 /** What a transport reports back. Exactly one of `accepted`, `response`, `failed` is called. */
 export interface UpgradeEvents {
-  /** The upstream accepted (H1 101, H2 200): bytes flow through `socket`; `head` came right after the answer. */
-  accepted (headers: Headers, socket: Duplex, head: Buffer): void
+  /**
+   * The upstream accepted (H1 101, H2 200; any 2xx to a CONNECT, `statusCode`, 101 when not given): bytes
+   * flow through `socket`; `head` came right after the answer.
+   */
+  accepted (headers: Headers, socket: Duplex, head: Buffer, statusCode?: number): void
   /** Any other answer: relayed as an ordinary response; `body` ends when the answer ends. */
   response (statusCode: number, headers: Headers, body: Readable): void
   /**
