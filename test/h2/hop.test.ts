@@ -1,4 +1,4 @@
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import http2 from 'node:http2'
@@ -7,16 +7,27 @@ import Fastify from 'fastify'
 import switchyard, { proxy } from '@switchyard/core'
 import h2Connect from '@switchyard/h2-connect'
 import {
-  echo, extendedConnect, h2Session, openWs, readAll, readHead, readUntil, startEchoApp, startNode, watchHttp2, waitForGauge
+  echo, extendedConnect, h2Session, openWs, readAll, readHead, readUntil, startEchoApp, startNode, watchHttp2, waitForGauge,
+  type EchoApp, type MeshNode, type NodeOptions
 } from '../helpers/h2-mesh.ts'
 import { decodeFrames, maskedTextFrame } from '../helpers/h2-ws-frames.ts'
 import { connect, listen } from '../helpers/net.ts'
 
+/** An h2c sidecar in front of the app, speaking HTTP/1.1 to it. */
+function sidecarOf (t: TestContext, echoApp: EchoApp, options: Partial<NodeOptions> = {}): Promise<MeshNode> {
+  return startNode(t, { listen: 'h2c', upstream: `127.0.0.1:${echoApp.port}`, upstreamProtocol: 'http1', ...options })
+}
+
+/** An HTTP/1.1 front whose cluster is the sidecar, over HTTP/2. */
+function frontOf (t: TestContext, sidecar: MeshNode, options: Partial<NodeOptions> = {}): Promise<MeshNode> {
+  return startNode(t, { listen: 'http1', upstream: sidecar.origin, upstreamProtocol: 'http2', ...options })
+}
+
 test('carries a WebSocket from an HTTP/1.1 client across an HTTP/2 hop to an HTTP/1.1 app and back', async (t) => {
   const echoApp = await startEchoApp(t)
-  const sidecar = await startNode(t, { listen: 'h2c', upstream: `127.0.0.1:${echoApp.port}`, upstreamProtocol: 'http1' })
+  const sidecar = await sidecarOf(t, echoApp)
   const watch = watchHttp2(sidecar.app.server)
-  const front = await startNode(t, { listen: 'http1', upstream: sidecar.origin, upstreamProtocol: 'http2' })
+  const front = await frontOf(t, sidecar)
 
   const seen = echoApp.next()
   const ws = await openWs(t, `ws://127.0.0.1:${front.port}/ws/chat?room=1`, { headers: { 'x-trace': 'abc' } })
@@ -48,7 +59,7 @@ test('carries a WebSocket from an HTTP/1.1 client across an HTTP/2 hop to an HTT
 
 test('crosses a chain with two HTTP/2 hops', async (t) => {
   const echoApp = await startEchoApp(t)
-  const inner = await startNode(t, { listen: 'h2c', upstream: `127.0.0.1:${echoApp.port}`, upstreamProtocol: 'http1' })
+  const inner = await sidecarOf(t, echoApp)
   const middle = await startNode(t, { listen: 'h2c', upstream: inner.origin, upstreamProtocol: 'http2' })
   const innerWatch = watchHttp2(inner.app.server)
   const middleWatch = watchHttp2(middle.app.server)
@@ -156,8 +167,8 @@ test('answers 502 with a coded log line when the HTTP/2 peer does not advertise 
 
 test('downgrades a POST upgrade to GET after the HTTP/2 hop by default', async (t) => {
   const echoApp = await startEchoApp(t)
-  const sidecar = await startNode(t, { listen: 'h2c', upstream: `127.0.0.1:${echoApp.port}`, upstreamProtocol: 'http1' })
-  const front = await startNode(t, { listen: 'http1', upstream: sidecar.origin, upstreamProtocol: 'http2' })
+  const sidecar = await sidecarOf(t, echoApp)
+  const front = await frontOf(t, sidecar)
   const seen = echoApp.next()
   const socket = await connect(t, front.port)
   socket.write('POST /raw/post HTTP/1.1\r\nHost: a\r\nUpgrade: foo\r\nConnection: upgrade\r\n\r\n')
@@ -168,9 +179,9 @@ test('downgrades a POST upgrade to GET after the HTTP/2 hop by default', async (
 
 test('keeps a POST upgrade a POST across the hop with preserveMethod on both ends', async (t) => {
   const echoApp = await startEchoApp(t)
-  const sidecar = await startNode(t, { listen: 'h2c', upstream: `127.0.0.1:${echoApp.port}`, upstreamProtocol: 'http1', plugin: { preserveMethod: true } })
+  const sidecar = await sidecarOf(t, echoApp, { plugin: { preserveMethod: true } })
   const watch = watchHttp2(sidecar.app.server)
-  const front = await startNode(t, { listen: 'http1', upstream: sidecar.origin, upstreamProtocol: 'http2', plugin: { preserveMethod: true } })
+  const front = await frontOf(t, sidecar, { plugin: { preserveMethod: true } })
   const seen = echoApp.next()
   const socket = await connect(t, front.port)
   socket.write('POST /raw/post HTTP/1.1\r\nHost: a\r\nUpgrade: foo\r\nConnection: upgrade\r\n\r\nearly')
@@ -186,8 +197,8 @@ test('keeps a POST upgrade a POST across the hop with preserveMethod on both end
 
 test('downgrades to GET when only the front preserves the method', async (t) => {
   const echoApp = await startEchoApp(t)
-  const sidecar = await startNode(t, { listen: 'h2c', upstream: `127.0.0.1:${echoApp.port}`, upstreamProtocol: 'http1' })
-  const front = await startNode(t, { listen: 'http1', upstream: sidecar.origin, upstreamProtocol: 'http2', plugin: { preserveMethod: true } })
+  const sidecar = await sidecarOf(t, echoApp)
+  const front = await frontOf(t, sidecar, { plugin: { preserveMethod: true } })
   const seen = echoApp.next()
   const socket = await connect(t, front.port)
   socket.write('POST /raw/post HTTP/1.1\r\nHost: a\r\nUpgrade: foo\r\nConnection: upgrade\r\n\r\n')
@@ -199,9 +210,9 @@ test('downgrades to GET when only the front preserves the method', async (t) => 
 
 test('strips a carrier header a client forges, on upgrades and plain requests', async (t) => {
   const echoApp = await startEchoApp(t)
-  const sidecar = await startNode(t, { listen: 'h2c', upstream: `127.0.0.1:${echoApp.port}`, upstreamProtocol: 'http1', plugin: { preserveMethod: true } })
+  const sidecar = await sidecarOf(t, echoApp, { plugin: { preserveMethod: true } })
   const watch = watchHttp2(sidecar.app.server)
-  const front = await startNode(t, { listen: 'http1', upstream: sidecar.origin, upstreamProtocol: 'http2', plugin: { preserveMethod: true } })
+  const front = await frontOf(t, sidecar, { plugin: { preserveMethod: true } })
   const seen = echoApp.next()
   const socket = await connect(t, front.port)
   socket.write('GET /raw/forged HTTP/1.1\r\nHost: a\r\nUpgrade: foo\r\nConnection: upgrade\r\nX-Switchyard-Original-Method: DELETE\r\n\r\n')
@@ -219,7 +230,7 @@ test('strips a carrier header a client forges, on upgrades and plain requests', 
 
 test('ignores the carrier on the HTTP/2 side without preserveMethod', async (t) => {
   const echoApp = await startEchoApp(t)
-  const sidecar = await startNode(t, { listen: 'h2c', upstream: `127.0.0.1:${echoApp.port}`, upstreamProtocol: 'http1' })
+  const sidecar = await sidecarOf(t, echoApp)
   const seen = echoApp.next()
   const session = await h2Session(t, sidecar.origin)
   const { headers } = await extendedConnect(session, '/raw/x', 'foo', { 'x-switchyard-original-method': 'POST' })
@@ -248,7 +259,7 @@ test('refuses a plain CONNECT with 403 when no CONNECT upgrade config allows it'
 
 test('answers 404 to a plain CONNECT that matches no CONNECT route', async (t) => {
   const echoApp = await startEchoApp(t)
-  const sidecar = await startNode(t, { listen: 'h2c', upstream: `127.0.0.1:${echoApp.port}`, upstreamProtocol: 'http1', core: { upgradeConfigs: [{ upgradeType: 'CONNECT' }] } })
+  const sidecar = await sidecarOf(t, echoApp, { core: { upgradeConfigs: [{ upgradeType: 'CONNECT' }] } })
   const session = await h2Session(t, sidecar.origin)
   const stream = session.request({ ':method': 'CONNECT', ':authority': 'example.com:443' })
   stream.on('error', () => {})
@@ -285,7 +296,7 @@ test('routes a plain CONNECT when a CONNECT upgrade config enables it, and forwa
 
 test('generates a Sec-WebSocket-Key for an RFC 8441 client, checks the accept and strips it', async (t) => {
   const echoApp = await startEchoApp(t)
-  const sidecar = await startNode(t, { listen: 'h2c', upstream: `127.0.0.1:${echoApp.port}`, upstreamProtocol: 'http1' })
+  const sidecar = await sidecarOf(t, echoApp)
   const seen = echoApp.next()
   const session = await h2Session(t, sidecar.origin)
   const { stream, headers } = await extendedConnect(session, '/ws/rfc8441', 'websocket', { 'sec-websocket-version': '13' })
@@ -302,7 +313,7 @@ test('generates a Sec-WebSocket-Key for an RFC 8441 client, checks the accept an
 
 test('answers 502 when the upstream\'s Sec-WebSocket-Accept does not match the generated key', async (t) => {
   const echoApp = await startEchoApp(t)
-  const sidecar = await startNode(t, { listen: 'h2c', upstream: `127.0.0.1:${echoApp.port}`, upstreamProtocol: 'http1' })
+  const sidecar = await sidecarOf(t, echoApp)
   const session = await h2Session(t, sidecar.origin)
   const { headers } = await extendedConnect(session, '/bad-accept', 'websocket', { 'sec-websocket-version': '13' })
   assert.equal(headers[':status'], 502)
@@ -310,7 +321,7 @@ test('answers 502 when the upstream\'s Sec-WebSocket-Accept does not match the g
 
 test('passes a client-supplied Sec-WebSocket-Key through unchecked', async (t) => {
   const echoApp = await startEchoApp(t)
-  const sidecar = await startNode(t, { listen: 'h2c', upstream: `127.0.0.1:${echoApp.port}`, upstreamProtocol: 'http1' })
+  const sidecar = await sidecarOf(t, echoApp)
   const seen = echoApp.next()
   const session = await h2Session(t, sidecar.origin)
   const { headers } = await extendedConnect(session, '/bad-accept', 'websocket', { 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' })
@@ -339,7 +350,7 @@ test('runs the route\'s hooks for an extended CONNECT: a hook\'s 401 reaches the
 
 test('answers 403 to an upgrade type the route does not enable, over HTTP/2', async (t) => {
   const echoApp = await startEchoApp(t)
-  const sidecar = await startNode(t, { listen: 'h2c', upstream: `127.0.0.1:${echoApp.port}`, upstreamProtocol: 'http1' })
+  const sidecar = await sidecarOf(t, echoApp)
   const session = await h2Session(t, sidecar.origin)
   const { headers } = await extendedConnect(session, '/raw/a', 'bar')
   assert.equal(headers[':status'], 403)
@@ -348,7 +359,7 @@ test('answers 403 to an upgrade type the route does not enable, over HTTP/2', as
 
 test('carries END_STREAM as a half-close and back', async (t) => {
   const echoApp = await startEchoApp(t)
-  const sidecar = await startNode(t, { listen: 'h2c', upstream: `127.0.0.1:${echoApp.port}`, upstreamProtocol: 'http1' })
+  const sidecar = await sidecarOf(t, echoApp)
   const session = await h2Session(t, sidecar.origin)
   const { stream, headers } = await extendedConnect(session, '/raw/half', 'foo')
   assert.equal(headers[':status'], 200)
@@ -361,7 +372,7 @@ test('carries END_STREAM as a half-close and back', async (t) => {
 
 test('resets the app\'s connection when the HTTP/2 client resets the stream', async (t) => {
   const echoApp = await startEchoApp(t)
-  const sidecar = await startNode(t, { listen: 'h2c', upstream: `127.0.0.1:${echoApp.port}`, upstreamProtocol: 'http1' })
+  const sidecar = await sidecarOf(t, echoApp)
   const seen = echoApp.next()
   const session = await h2Session(t, sidecar.origin)
   const { stream } = await extendedConnect(session, '/raw/reset', 'foo')
@@ -377,7 +388,7 @@ test('resets the app\'s connection when the HTTP/2 client resets the stream', as
 
 test('resets the HTTP/2 stream when the app resets its connection', async (t) => {
   const echoApp = await startEchoApp(t)
-  const sidecar = await startNode(t, { listen: 'h2c', upstream: `127.0.0.1:${echoApp.port}`, upstreamProtocol: 'http1' })
+  const sidecar = await sidecarOf(t, echoApp)
   const seen = echoApp.next()
   const session = await h2Session(t, sidecar.origin)
   const { stream } = await extendedConnect(session, '/raw/reset', 'foo')
@@ -391,8 +402,8 @@ test('resets the HTTP/2 stream when the app resets its connection', async (t) =>
 
 test('advertises SETTINGS_ENABLE_CONNECT_PROTOCOL only while the plugin is registered', async (t) => {
   const echoApp = await startEchoApp(t)
-  const without = await startNode(t, { listen: 'h2c', upstream: `127.0.0.1:${echoApp.port}`, upstreamProtocol: 'http1', withPlugin: false })
-  const withPlugin = await startNode(t, { listen: 'h2c', upstream: `127.0.0.1:${echoApp.port}`, upstreamProtocol: 'http1' })
+  const without = await sidecarOf(t, echoApp, { withPlugin: false })
+  const withPlugin = await sidecarOf(t, echoApp)
   assert.notEqual((await h2Session(t, without.origin)).remoteSettings.enableConnectProtocol, true)
   assert.equal((await h2Session(t, withPlugin.origin)).remoteSettings.enableConnectProtocol, true)
 })
