@@ -7,6 +7,7 @@
  */
 import { once } from 'node:events'
 import net from 'node:net'
+import { H2_PREFACE, h2Frame } from './h2-frame.ts'
 
 export interface FloodOutcome {
   /** HEADERS + RST_STREAM pairs written before the flood stopped. */
@@ -17,17 +18,7 @@ export interface FloodOutcome {
   responses: number
 }
 
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')
 const BATCH = 500
-
-function frame (type: number, flags: number, streamId: number, payload: Buffer): Buffer {
-  const head = Buffer.alloc(9)
-  head.writeUIntBE(payload.length, 0, 3)
-  head[3] = type
-  head[4] = flags
-  head.writeUInt32BE(streamId, 5)
-  return Buffer.concat([head, payload])
-}
 
 /** HPACK (RFC 7541): `:method GET`, `:scheme http` by static index; `:path` and `:authority` as literals. */
 function requestBlock (path: string): Buffer {
@@ -53,7 +44,7 @@ export async function rapidReset (port: number, streams: number, path = '/'): Pr
       const flags = buf[4]!
       const payload = buf.subarray(9, 9 + length)
       buf = buf.subarray(9 + length)
-      if (type === 0x4 && (flags & 0x1) === 0) socket.write(frame(0x4, 0x1, 0, Buffer.alloc(0)))
+      if (type === 0x4 && (flags & 0x1) === 0) socket.write(h2Frame(0x4, 0x1, 0, Buffer.alloc(0)))
       else if (type === 0x1) outcome.responses++
       else if (type === 0x7 && outcome.goaway === null) {
         outcome.goaway = payload.readUInt32BE(4)
@@ -62,7 +53,7 @@ export async function rapidReset (port: number, streams: number, path = '/'): Pr
     }
   })
 
-  socket.write(Buffer.concat([PREFACE, frame(0x4, 0, 0, Buffer.alloc(0))]))
+  socket.write(Buffer.concat([H2_PREFACE, h2Frame(0x4, 0, 0, Buffer.alloc(0))]))
   const block = requestBlock(path)
   const cancel = Buffer.alloc(4)
   cancel.writeUInt32BE(0x8)
@@ -72,7 +63,7 @@ export async function rapidReset (port: number, streams: number, path = '/'): Pr
     const n = Math.min(BATCH, streams - outcome.sent)
     for (let i = 0; i < n; i++, id += 2) {
       // END_HEADERS | END_STREAM, then the reset of the same stream.
-      frames.push(frame(0x1, 0x5, id, block), frame(0x3, 0, id, cancel))
+      frames.push(h2Frame(0x1, 0x5, id, block), h2Frame(0x3, 0, id, cancel))
     }
     outcome.sent += n
     if (!socket.write(Buffer.concat(frames))) await Promise.race([once(socket, 'drain'), closed])

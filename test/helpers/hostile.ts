@@ -6,6 +6,7 @@ import { once } from 'node:events'
 import Fastify, { type FastifyInstance } from 'fastify'
 import switchyard from '@switchyard/core'
 import { freePort } from './net.ts'
+import { H2_PREFACE, h2Frame } from './h2-frame.ts'
 
 /**
  * A raw HTTP/1.1 upstream whose behaviour is chosen by the request path, for hostile-input tables:
@@ -268,15 +269,6 @@ export async function gaugesSettled (app: FastifyInstance, names: readonly strin
 /** What a raw HTTP/2 client saw of its one stream: the `:status` of a response, or the RST_STREAM code. */
 export interface RawH2Result { status: number | null, rstCode: number | null, goaway: number | null }
 
-function h2Frame (type: number, flags: number, streamId: number, payload: Buffer): Buffer {
-  const head = Buffer.alloc(9)
-  head.writeUIntBE(payload.length, 0, 3)
-  head[3] = type
-  head[4] = flags
-  head.writeUInt32BE(streamId, 5)
-  return Buffer.concat([head, payload])
-}
-
 /**
  * Opens an h2c connection by hand and sends one HEADERS frame (stream 1, END_HEADERS) of `headers` exactly as
  * given, HPACK literals without indexing or Huffman: for frames node:http2's client refuses to build
@@ -289,7 +281,7 @@ export async function rawH2Stream (port: number, headers: Array<[string, string]
   const socket = net.connect(port, '127.0.0.1')
   socket.on('error', () => {})
   await once(socket, 'connect')
-  socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), h2Frame(0x4, 0, 0, Buffer.alloc(0)), h2Frame(0x1, 0x4, 1, block)]))
+  socket.write(Buffer.concat([H2_PREFACE, h2Frame(0x4, 0, 0, Buffer.alloc(0)), h2Frame(0x1, 0x4, 1, block)]))
   const result: RawH2Result = { status: null, rstCode: null, goaway: null }
   let buf = Buffer.alloc(0)
   await new Promise<void>((resolve) => {
