@@ -1,10 +1,13 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import type http2 from 'node:http2'
 import { rawClient, wsUpgradeHead, parseHead, type RawClient } from '../helpers/raw-client.ts'
 import { createUpgradeEchoServer } from '../helpers/upgrade-echo.ts'
 import { modes, startMode } from '../helpers/tunnel-modes.ts'
 import { gaugesAtZero } from '../helpers/leak-check.ts'
 import { listen } from '../helpers/net.ts'
+import { h2Session, startEchoApp, startNode } from '../helpers/h2-mesh.ts'
 
 async function openTunnel (t: Parameters<typeof rawClient>[0], port: number, path: string): Promise<RawClient> {
   const client = await rawClient(t, port, wsUpgradeHead(path))
@@ -64,3 +67,18 @@ for (const mode of modes) {
     await gaugesAtZero(apps)
   })
 }
+
+test('close returns when an HTTP/2 client keeps its connection open behind a refused stream it never reads', { timeout: 10_000 }, async (t) => {
+  const echoApp = await startEchoApp(t)
+  const sidecar = await startNode(t, { listen: 'h2c', upstream: `127.0.0.1:${echoApp.port}`, upstreamProtocol: 'http1' })
+  const session = await h2Session(t, sidecar.origin)
+  // No CONNECT route: Fastify's 404, whose body this client never reads, so its stream (and socket) stay open.
+  const stream = session.request({ ':method': 'CONNECT', ':authority': '127.0.0.1:1' }, { endStream: false })
+  stream.on('error', () => {})
+  const [headers] = await once(stream, 'response') as [http2.IncomingHttpHeaders]
+  assert.equal(headers[':status'], 404)
+  // Before the fix the server's close waited on that socket for as long as the client kept it.
+  await sidecar.app.close()
+  const open = await new Promise<number>((resolve, reject) => sidecar.app.server.getConnections((err, n) => err ? reject(err) : resolve(n)))
+  assert.equal(open, 0)
+})

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import http2 from 'node:http2'
 import { extendedConnect, h2Session, startEchoApp, startNode, type EchoApp, type MeshNode } from '../helpers/h2-mesh.ts'
 import { rawExchange } from '../helpers/hostile.ts'
+import { proxy } from '@switchyard/core'
 
 /**
  * A forged method carrier: `x-switchyard-original-method` is how a front with `preserveMethod` tells a
@@ -121,7 +122,16 @@ test('straight to a sidecar, a plain HTTP/2 request\'s carrier is stripped and i
 })
 
 test('straight to a sidecar, a plain CONNECT carrying the carrier is refused with 403', async (t) => {
-  const m = await mesh(t, false, true)
+  const app = await startEchoApp(t)
+  // A CONNECT route, with CONNECT not enabled: the refusal is the upgrade-config truth table's, whatever the carrier says.
+  const sidecar = await startNode(t, {
+    upstream: `127.0.0.1:${app.port}`,
+    upstreamProtocol: 'http1',
+    listen: 'h2c',
+    plugin: { preserveMethod: true },
+    routes: (a) => { a.route({ method: 'CONNECT', url: '/*', upstream: { cluster: 'mesh' }, handler: proxy }) }
+  })
+  const m = { app, sidecar }
   const session = await h2Session(t, m.sidecar.origin)
   const stream = session.request({ ':method': 'CONNECT', ':authority': '127.0.0.1:1', [CARRIER]: 'POST' }, { endStream: false })
   stream.on('error', () => {})

@@ -21,6 +21,11 @@ export class ConnectionReaper {
     this.#server = server
     // An HTTP/2 server's sessions: `app.close()` waits on them (Fastify closes only idle ones).
     server.on('session' as never, (session: Closable) => this.track(session))
+    // An HTTP/2 session can be destroyed while its socket stays open, waiting for a peer that keeps the
+    // connection (a client holding a stream it never reads). The server's close waits on that socket, and
+    // an HTTP/2 server has no closeAllConnections(): its sockets are tracked themselves.
+    const closeAll = (server as { closeAllConnections?: unknown }).closeAllConnections
+    if (typeof closeAll !== 'function') server.on('connection', (socket: Duplex) => this.track(socket))
   }
 
   /** Tracks a socket or session until it closes. */
