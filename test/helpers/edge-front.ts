@@ -34,7 +34,7 @@ const CHUNK = Buffer.alloc(64 * 1024, 'b')
 /**
  * The upstream: a path containing `silent` is never answered, one containing `refuse-big` gets a 426 with a
  * `BIG` body; an upgrade gets a 101 and an echo; `/big`
- * gets `BIG` bytes; anything else a small 200 (`plain <method> <path>`). Every connection it accepts ends
+ * gets `BIG` bytes; anything else a small 200 (`plain <method> <path>`) once its `Content-Length` body is in. Every connection it accepts ends
  * its side when the proxy ends its own.
  */
 async function edgeUpstream (t: TestContext, sockets: net.Socket[]): Promise<RawUpstream> {
@@ -57,7 +57,17 @@ async function edgeUpstream (t: TestContext, sockets: net.Socket[]): Promise<Raw
       streamBig(socket, '200 OK')
       return
     }
-    answerPlain(conn)
+    // As an application would: the answer once the whole body is in (the proxy streams it as it comes).
+    const length = Number(/\r\ncontent-length: *(\d+)/i.exec(conn.head)?.[1] ?? 0)
+    let received = conn.rest.length
+    if (received >= length) { answerPlain(conn); return }
+    const onData = (d: Buffer): void => {
+      received += d.length
+      if (received < length) return
+      socket.off('data', onData)
+      answerPlain(conn)
+    }
+    socket.on('data', onData)
   })
   // Including connections that end before sending a head (undici reconnects after an aborted response).
   upstream.server.on('connection', (socket: net.Socket) => socket.once('end', () => socket.end()))

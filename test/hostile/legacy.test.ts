@@ -63,7 +63,8 @@ const cases: Case[] = [
   { name: 'a versioned websocket token on a legacy route is refused with 403', parts: [head('connection: upgrade\r\nupgrade: websocket/13\r\n')], status: 403, check: notUpstream },
   { name: 'a 10 KiB Upgrade token on a legacy route is refused with 403', parts: [head(`connection: upgrade\r\nupgrade: ${'w'.repeat(10 * 1024)}\r\n`)], status: 403, check: notUpstream },
   { name: 'a POST WebSocket upgrade on a legacy route forwards its Content-Length body before the answer', parts: ['POST /legacy/accept HTTP/1.1\r\nhost: f\r\nconnection: upgrade\r\nupgrade: websocket\r\ncontent-length: 4\r\n\r\nBODY', ...tunnel], status: 101, check: (r, i) => { echoed(r); assert.match(upstream.heads[i]!, /content-length: 4/); assert.equal(upstream.after.get(i), 'BODYPING') } },
-  { name: 'an upgrade over HTTP/1.0 on a legacy route is not taken over by the legacy mode', parts: ['GET /legacy/accept HTTP/1.0\r\nhost: f\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n', ...tunnel], status: 101, check: (r) => { echoed(r) } },
+  // RFC 9110 §7.8: a server ignores Upgrade in an HTTP/1.0 request.
+  { name: 'an upgrade over HTTP/1.0 on a legacy route is a plain request to the handler, its Upgrade not forwarded', parts: ['GET /legacy/accept HTTP/1.0\r\nhost: f\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n', 'CLOSE_AFTER_RESPONSE'], status: 200, check: (_r, i) => assert.doesNotMatch(upstream.heads[i]!, /upgrade: websocket/i) },
   // h2c
   { name: 'an h2c upgrade on a legacy route is a plain request to the handler', parts: [head('connection: Upgrade, HTTP2-Settings\r\nupgrade: h2c\r\nhttp2-settings: AAMAAABk\r\n')], status: 200, check: (_r, i) => assert.doesNotMatch(upstream.heads[i]!, /h2c|http2-settings/i) },
   { name: 'h2c listed before websocket on a legacy route is stripped whole', parts: [head('connection: upgrade\r\nupgrade: h2c, websocket\r\n')], status: 200, check: (_r, i) => assert.doesNotMatch(upstream.heads[i]!, /upgrade:/i) },
@@ -83,7 +84,8 @@ const cases: Case[] = [
   { name: 'a header name with a space on a legacy route gets 400', parts: [ws('/legacy/accept', 'bad name: x\r\n')], status: 400, check: notUpstream },
   { name: 'a bare LF head on a legacy route gets 400', parts: ['GET /legacy/accept HTTP/1.1\nhost: f\nconnection: upgrade\nupgrade: websocket\n\n'], status: 400, check: notUpstream },
   { name: 'non-HTTP bytes toward a legacy front get 400', parts: [Buffer.from([0x16, 0x03, 0x01, 0x00, 0x10, 0x01, 0x00, 0x00, 0x0c, 0x0d, 0x0a, 0x0d, 0x0a])], status: 400 },
-  { name: 'an HTTP/1.1 CONNECT to a legacy path gets 403 and is never piped', parts: ['CONNECT /legacy/accept HTTP/1.1\r\nhost: f\r\nconnection: upgrade\r\nupgrade: websocket\r\ncontent-length: 3\r\n\r\nabc'], status: 403 },
+  // RFC 9110 §9.3.6: a CONNECT's target is host:port; an origin-form one is refused before any route.
+  { name: 'an HTTP/1.1 CONNECT to a legacy path gets 400 and is never piped', parts: ['CONNECT /legacy/accept HTTP/1.1\r\nhost: f\r\nconnection: upgrade\r\nupgrade: websocket\r\ncontent-length: 3\r\n\r\nabc'], status: 400, check: notUpstream },
   // The client closing at each step
   { name: 'a client dropping mid head on a legacy front gets no response', parts: ['GET /legacy/accept HTTP/1.1\r\nhost: f\r\nconn', 'DESTROY'], status: null },
   { name: 'a client half-closing mid head on a legacy front gets 400', parts: ['GET /legacy/accept HTTP/1.1\r\nhost: f\r\nconn', 'END'], status: 400 },

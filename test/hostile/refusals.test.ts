@@ -11,8 +11,8 @@ import { connect, listen } from '../helpers/net.ts'
 import { requestHead, upgradeHead } from '../helpers/raw-client.ts'
 
 /**
- * Refusals core writes before Fastify sees the request (a CONNECT's 403, too many headers' 431, an upgrade
- * during a drain's 503) free their socket whatever the client does after the head: here, the worst case
+ * Refusals core writes (a CONNECT not enabled: 403, a CONNECT whose target is not host:port: 400, too many
+ * headers: 431, an upgrade during a drain: 503) free their socket whatever the client does after the head: here, the worst case
  * of a half-open client that reads the answer and its FIN, sends one more byte, and ends.
  */
 
@@ -55,6 +55,7 @@ function manyHeaders (n: number): string {
 
 for (const [name, request, status] of [
   ['a refused CONNECT', CONNECT, 403],
+  ['a CONNECT in origin-form', 'CONNECT /up HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n', 400],
   ['an upgrade with too many headers', manyHeaders(150), 431]
 ] as const) {
   test(`${name} (${status}) frees its socket when a half-open client sends more after the answer, 20 times over`, async (t) => {
@@ -62,6 +63,8 @@ for (const [name, request, status] of [
     const upstream = await listen(t, echo)
     const front = await startProxy(t, { clusters: { app: cluster(upstream) }, upgradeConfigs: [{ upgradeType: 'foo' }] }, (app) => {
       app.get('/up', { upstream: { cluster: 'app' } }, proxy)
+      // A CONNECT route, CONNECT not enabled: the upgrade-config refusal.
+      app.route({ method: 'CONNECT', url: '/*', upstream: { cluster: 'app' }, handler: proxy })
     })
     const sockets = serverSockets(front.app.server)
     const answers = await Promise.all(Array.from({ length: 20 }, async () => await halfOpenAfterRefusal(t, front.port, request)))

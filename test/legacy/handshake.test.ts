@@ -105,16 +105,23 @@ test('answers 403 to a WebSocket upgrade on a route with neither useWebsocket no
   assert.equal(app.switchyard.stats().downstream_rq_ws_on_non_ws_route, 1)
 })
 
-test('treats an HTTP/1.0 WebSocket upgrade on a legacy route like one on a route without useWebsocket', async (t) => {
-  let reached = 0
-  const up = await rawUpstream(t, (s) => { reached++; s.destroy() })
+test('serves an HTTP/1.0 WebSocket upgrade on a legacy route as a plain request, its Upgrade not forwarded (RFC 9110 §7.8)', async (t) => {
+  let head = ''
+  const up = await rawUpstream(t, (s) => {
+    s.setEncoding('latin1')
+    s.on('data', (d: string) => {
+      head += d
+      if (head.includes('\r\n\r\n')) s.end('HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nplain')
+    })
+  })
   const { port, app } = await startLegacyProxy(t, { clusters: { c: { endpoints: [`127.0.0.1:${up}`] } } }, (app) => {
     app.get('/chat', { useWebsocket: true, upstream: { cluster: 'c' } }, proxy)
   })
   const client = await rawTextClient(t, port, wsUpgradeHead('/chat').replace('HTTP/1.1', 'HTTP/1.0'))
   await client.closed
-  assert.match(client.received, /^HTTP\/1\.[01] 403 /)
-  assert.equal(reached, 0)
+  assert.match(client.received, /^HTTP\/1\.[01] 200 [^]*\r\n\r\nplain$/)
+  assert.match(head, /^GET \/chat HTTP\/1\.1\r\n/)
+  assert.doesNotMatch(head, /\r\nupgrade:/i)
   assert.equal(app.switchyard.stats().downstream_cx_websocket_total ?? 0, 0)
 })
 
