@@ -67,6 +67,25 @@ test('setEndpoints on a health-checked cluster: a new endpoint takes traffic onl
   assert.deepEqual(await landed(lb, 4), { b0: 2, b1: 2 })
 })
 
+test('setEndpoints on a health-checked cluster: new endpoints awaiting their first check put the cluster in no panic and take no traffic', { timeout: 30_000 }, async (t) => {
+  const backends = await startBackends(t, 3)
+  const [b0, b1, b2] = backends as [Backend, Backend, Backend]
+  const lb = await startLbProxy(t, 'new style', [b0], { cluster: { healthCheck: { interval: 2000, timeout: 2000 } } })
+  // Two of three pending would be a healthy share of 33 %: they are left out of it, as Envoy's excluded hosts.
+  b1.health = 'held'
+  b2.health = 'held'
+  const checked = Promise.all([once(b1, 'healthCheck'), once(b2, 'healthCheck')])
+  lb.cluster.setEndpoints([b0.address, b1.address, b2.address])
+  assert.deepEqual(lb.cluster.endpoints().map((e) => e.health), ['healthy', 'pending', 'pending'])
+  await checked
+  assert.deepEqual(await landed(lb, 6), { b0: 6 }, 'pending takes nothing, even below the panic threshold')
+  assert.equal(stat(lb.front, 'cluster.up.lb_healthy_panic'), 0)
+  b1.answerHeldChecks()
+  b2.answerHeldChecks()
+  await Promise.all([turns(lb, b1.address, 'healthy'), turns(lb, b2.address, 'healthy')])
+  assert.deepEqual(await landed(lb, 6), { b0: 2, b1: 2, b2: 2 })
+})
+
 test('setEndpoints with a bad entry throws SWY_ERR_CLUSTER_OPTIONS naming it and changes nothing', { timeout: 30_000 }, async (t) => {
   const backends = await startBackends(t, 2)
   const [b0, b1] = backends as [Backend, Backend]

@@ -108,6 +108,12 @@ export class UpgradeStream implements ChainOwner {
     }
 
     const down = this.#downstream.stream
+    // Reset while the hooks ran (an HTTP/2 RST_STREAM, a socket error): its 'close' has already fired, so
+    // nothing would end this stream. Envoy opens no upstream connection for a stream reset before its request.
+    if (down.destroyed) {
+      this.#finish(this.#closeError, 'downstream')
+      return
+    }
     down.on('error', this.#onDownstreamError)
     down.on('close', this.#onDownstreamClose)
     down.on('data', this.#onEarlyData)

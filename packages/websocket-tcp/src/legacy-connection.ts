@@ -93,6 +93,11 @@ export class LegacyConnection {
       upgradeStartChannel.publish({ upgradeType: 'websocket', method: this.#request!.method, url: this.#request!.url, route: this.#route.url, legacy: true })
     }
     const down = this.#down
+    // Gone while the hooks ran: its 'close' has fired already, and no upstream connection is opened for it.
+    if (down.destroyed) {
+      this.#onDownstreamClose()
+      return
+    }
     down.on('error', this.#onDownstreamError)
     down.on('close', this.#onDownstreamClose)
     this.#router.start()

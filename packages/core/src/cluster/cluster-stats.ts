@@ -10,6 +10,7 @@ export const clusterGauges = [
   'membership_total',
   'membership_healthy',
   'membership_degraded',
+  'membership_excluded',
   'outlier_detection.ejections_active',
   'upstream_rq_pending_active',
   'circuit_breakers.default.cx_open',

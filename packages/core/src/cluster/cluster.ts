@@ -299,15 +299,19 @@ export class Cluster extends EventEmitter {
   /** Rebuilds the load balancer over the usable hosts: once per membership or health change. */
   #refresh (): void {
     const all = [...this.#hosts.values()]
-    const healthy = all.filter(h => h.healthy)
+    // A host awaiting its first check is excluded (Envoy's `ignore_new_hosts_until_first_hc`): it counts
+    // neither towards the panic threshold nor as a host to use in panic, so it takes traffic only once it passes.
+    const eligible = all.filter(h => h.activeHealth !== 'pending')
+    const healthy = eligible.filter(h => h.healthy)
     // Envoy: below the threshold share of healthy hosts, health is ignored and every host is used.
-    this.#panic = all.length > 0 && 100 * healthy.length / all.length < this.#config.healthyPanicThreshold
-    const usable = this.#panic ? all : healthy
+    this.#panic = eligible.length > 0 && 100 * healthy.length / eligible.length < this.#config.healthyPanicThreshold
+    const usable = this.#panic ? eligible : healthy
     this.#lb.rebuild(usable, all)
     this.#usable = usable.length
     this.#stats.gauge('membership_total', all.length)
     this.#stats.gauge('membership_healthy', healthy.length)
     this.#stats.gauge('membership_degraded', 0)
+    this.#stats.gauge('membership_excluded', all.length - eligible.length)
     this.emit('change')
   }
 }
