@@ -47,14 +47,24 @@ async function switchyard (fastify: FastifyInstance, options: SwitchyardOptions)
   }
   // One undici agent per cluster for plain requests: the cluster's TLS options and, for `protocol: 'http2'`,
   // HTTP/2 (h2c prior knowledge in cleartext, ALPN h2 over TLS).
+  // Its connections are the cluster's connection pool for plain requests: capped per endpoint at the
+  // cluster's maxConnections (HTTP/1.1; a request over the cap waits for a free connection, as in Envoy's
+  // pool) and counted in upstream_cx_total / upstream_cx_active.
   const agents = new Map<string, Agent>()
   for (const cluster of clusters.values()) {
     const http2 = cluster.protocol === 'http2'
-    agents.set(cluster.name, new Agent({
+    const agent = new Agent({
       keepAliveTimeout: 4000,
       allowH2: http2,
+      ...(http2 ? {} : { connections: cluster.breakers.limits.maxConnections }),
       connect: { ...cluster.tls, timeout: cluster.connectTimeout, ...(http2 ? { useH2c: true } : {}) }
-    } as Agent.Options))
+    } as Agent.Options)
+    agent.on('connect', () => {
+      stats.cluster(cluster.name, 'upstream_cx_total')
+      stats.cluster(cluster.name, 'upstream_cx_active')
+    })
+    agent.on('disconnect', () => stats.cluster(cluster.name, 'upstream_cx_active', -1))
+    agents.set(cluster.name, agent)
   }
 
   const app = new AppState({
