@@ -53,11 +53,6 @@ function onSocket (message: unknown): void {
 diagnostics.subscribe('net.client.socket', onSocket)
 diagnostics.subscribe('net.server.socket', onSocket)
 
-/** Two turns of the event loop, so that the poll phase in between accepts what is waiting. */
-async function nextTurns (): Promise<void> {
-  for (let i = 0; i < 2; i++) await new Promise((resolve) => setImmediate(resolve))
-}
-
 /** Starts watching sockets. Call `mark()` once the servers are listening. */
 export function watchHandles (): HandleWatch {
   const first = opened
@@ -70,13 +65,7 @@ export function watchHandles (): HandleWatch {
       baseline = handleCounts()
     },
     async settled ({ keep, extra = 0 } = {}) {
-      const open = (): Array<Promise<void>> => since().filter(([s]) => keep?.(s) !== true).map(([, v]) => v.released)
-      // A connection whose client side is already gone may still wait in a listen queue: its server accepts
-      // it in the next poll phase. Two turns of the loop let such sockets appear, and they are awaited too.
-      do {
-        await Promise.all(open())
-        await nextTurns()
-      } while (open().length > 0)
+      await Promise.all(since().filter(([s]) => keep?.(s) !== true).map(([, v]) => v.released))
       const now = handleCounts()
       const expected: Record<string, number> = { ...baseline, TCPSocketWrap: (baseline.TCPSocketWrap ?? 0) + extra }
       now.TCPSocketWrap ??= 0
