@@ -49,7 +49,8 @@ async function switchyard (fastify: FastifyInstance, options: SwitchyardOptions)
   // HTTP/2 (h2c prior knowledge in cleartext, ALPN h2 over TLS).
   // Its connections are the cluster's connection pool for plain requests: capped per endpoint at the
   // cluster's maxConnections (HTTP/1.1; a request over the cap waits for a free connection, as in Envoy's
-  // pool) and counted in upstream_cx_total / upstream_cx_active.
+  // pool) and counted in upstream_cx_total. upstream_cx_active stays the tunnels' (one connection each for
+  // its whole life): an idle kept-alive connection is the agent's to close, on its own timer.
   const agents = new Map<string, Agent>()
   for (const cluster of clusters.values()) {
     const http2 = cluster.protocol === 'http2'
@@ -59,11 +60,7 @@ async function switchyard (fastify: FastifyInstance, options: SwitchyardOptions)
       ...(http2 ? {} : { connections: cluster.breakers.limits.maxConnections }),
       connect: { ...cluster.tls, timeout: cluster.connectTimeout, ...(http2 ? { useH2c: true } : {}) }
     } as Agent.Options)
-    agent.on('connect', () => {
-      stats.cluster(cluster.name, 'upstream_cx_total')
-      stats.cluster(cluster.name, 'upstream_cx_active')
-    })
-    agent.on('disconnect', () => stats.cluster(cluster.name, 'upstream_cx_active', -1))
+    agent.on('connect', () => stats.cluster(cluster.name, 'upstream_cx_total'))
     agents.set(cluster.name, agent)
   }
 
