@@ -49,18 +49,18 @@ async function abortedUpstream (front: Pick<EdgeFront, 'upstream' | 'upstreamSoc
   await closedSocket(front.upstreamSockets[0]!)
 }
 
-/** The answer a client got (status and whether the connection is to close), then its side ended. */
-async function answered (client: RawClient): Promise<{ status: number, close: boolean }> {
+/** The answer a client got (status, whether the connection is to close, body), then its side ended. */
+async function answered (client: RawClient): Promise<{ status: number, close: boolean, body: string }> {
   const head = await client.head()
   client.socket.end()
   await client.closed
-  return { status: head.status, close: head.headers.connection === 'close' }
+  return { status: head.status, close: head.headers.connection === 'close', body: client.received.subarray(head.raw.length).toString('latin1') }
 }
 
 test('a proxied POST whose body stops gets 408 at streamIdleTimeout, and the upstream request it was streaming is aborted', { timeout: 10_000 }, async (t) => {
   const front = await edge(t, { streamIdleTimeout: TIMEOUT })
   const client = await rawClient(t, front.port, 'POST /hello HTTP/1.1\r\nHost: f\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"a":')
-  assert.deepEqual(await answered(client), { status: 408, close: true })
+  assert.deepEqual(await answered(client), { status: 408, close: true, body: 'stream timeout' })
   assert.equal(stat(front.app, IDLE), 1)
   await abortedUpstream(front)
   await front.settled()
@@ -69,7 +69,7 @@ test('a proxied POST whose body stops gets 408 at streamIdleTimeout, and the ups
 test('a proxied GET whose body stops gets 408 at streamIdleTimeout, and the upstream request it was streaming is aborted', { timeout: 10_000 }, async (t) => {
   const front = await edge(t, { streamIdleTimeout: TIMEOUT })
   const client = await rawClient(t, front.port, 'GET /hello HTTP/1.1\r\nHost: f\r\ncontent-length: 100\r\n\r\npart of it')
-  assert.deepEqual(await answered(client), { status: 408, close: true })
+  assert.deepEqual(await answered(client), { status: 408, close: true, body: 'stream timeout' })
   assert.equal(stat(front.app, IDLE), 1)
   await abortedUpstream(front)
   await front.settled()
@@ -79,7 +79,7 @@ test('a proxied POST trickling its body gets 408 at requestTimeout, never an idl
   const front = await edge(t, { requestTimeout: TIMEOUT, streamIdleTimeout: 0 })
   const client = await rawClient(t, front.port, 'POST /hello HTTP/1.1\r\nHost: f\r\ncontent-type: text/plain\r\ncontent-length: 100000\r\n\r\n')
   trickle(client, 20)
-  assert.deepEqual(await answered(client), { status: 408, close: true })
+  assert.deepEqual(await answered(client), { status: 408, close: true, body: 'request timeout' })
   assert.equal(stat(front.app, REQUEST), 1)
   assert.equal(stat(front.app, IDLE), 0)
   await abortedUpstream(front)
@@ -120,7 +120,7 @@ for (const [name, path] of [['new-style', '/ws-silent'], ['legacy', '/legacy-sil
   test(`a ${name} upgrade nobody answers gets 408 at streamIdleTimeout and its upstream connection goes`, { timeout: 10_000 }, async (t) => {
     const front = await edge(t, { streamIdleTimeout: TIMEOUT })
     const client = await rawClient(t, front.port, wsHead(path))
-    assert.deepEqual(await answered(client), { status: 408, close: true })
+    assert.deepEqual(await answered(client), { status: 408, close: true, body: 'stream timeout' })
     assert.equal(stat(front.app, IDLE), 1)
     await closedSocket(front.upstreamSockets[0]!)
     await front.settled()
@@ -130,7 +130,7 @@ for (const [name, path] of [['new-style', '/ws-silent'], ['legacy', '/legacy-sil
     const front = await edge(t, { requestTimeout: TIMEOUT })
     const client = await rawClient(t, front.port, wsHead(path))
     trickle(client, 20)
-    assert.deepEqual(await answered(client), { status: 408, close: true })
+    assert.deepEqual(await answered(client), { status: 408, close: true, body: 'request timeout' })
     assert.equal(stat(front.app, REQUEST), 1)
     assert.equal(stat(front.app, IDLE), 0)
     await front.settled()

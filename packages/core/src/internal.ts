@@ -25,7 +25,7 @@ export {
 export { writeRefusal, lingerThenDestroy } from './refusal.js'
 export { authorityProblem, http2AuthorityProblem, normaliseHttp1Target, INVALID_AUTHORITY_STAT, MAX_AUTHORITY_LENGTH } from './request-target.js'
 export { invalidAuthority } from './request-gate.js'
-export { StreamTimeouts, type TimeoutReplier } from './stream-timeouts.js'
+export { StreamTimeouts, timeoutBody, type TimeoutReplier } from './stream-timeouts.js'
 export { parseResponseHead, bodyFraming, MAX_RESPONSE_HEAD, type ResponseHead, type BodyFraming } from './http1/response-head.js'
 export { ChunkedScanner } from './http1/chunked.js'
 export { upgradeStartChannel, tunnelCloseChannel, h2ConnectChannel } from './diagnostics.js'

@@ -13,6 +13,7 @@ import { hashInputOf, Router, type Attempt, type AttemptEvents, type RouterFailu
 import { routeTimeout } from './router/retry-policy.js'
 import { RequestBody, RETRY_BUFFER_LIMIT } from './request-body.js'
 import { SwyUpstreamProtocolError } from './errors.js'
+import { timeoutBody } from './stream-timeouts.js'
 
 const EMPTY = Buffer.alloc(0)
 /** undici error codes of a connection that could not be made. */
@@ -309,8 +310,10 @@ export class PlainStream implements ChainOwner {
   }
 
   /** `streamIdleTimeout` or `requestTimeout` before the response head: 408, and the connection is not kept. */
-  timeoutReply (error: Error & { statusCode: number }): void {
-    this.localReply(this.chain.filters.length, error.statusCode, undefined, this.#request.raw.httpVersionMajor === 1 ? { connection: 'close' } : {})
+  timeoutReply (error: Error & { statusCode: number, code: string }): void {
+    const headers: Record<string, string> = { 'content-type': 'text/plain' }
+    if (this.#request.raw.httpVersionMajor === 1) headers.connection = 'close'
+    this.localReply(this.chain.filters.length, error.statusCode, Buffer.from(timeoutBody(error)), headers)
   }
 
   abort (error: Error): void {

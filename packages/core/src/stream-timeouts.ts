@@ -151,8 +151,13 @@ export class StreamTimeouts {
     // Fastify still holds the request (its hooks, or a body parser waiting for the rest of the body).
     reply.code(error.statusCode)
     if (this.#stream === undefined) reply.header('connection', 'close')
-    reply.send()
+    reply.type('text/plain').send(timeoutBody(error))
   }
+}
+
+/** The body of a timeout's 408, Envoy's local-reply text: `stream timeout` or `request timeout`. */
+export function timeoutBody (error: { code: string }): string {
+  return error.code === 'SWY_ERR_STREAM_IDLE_TIMEOUT' ? 'stream timeout' : 'request timeout'
 }
 
 /** The `onRequest` hook core adds to every route that proxies: arms the stream's timeouts. */

@@ -13,7 +13,7 @@ import type { Host } from './cluster/host.js'
 import { hashInputOf, Router, type Attempt, type AttemptEvents, type RouterFailure } from './router/router.js'
 import { routeTimeout } from './router/retry-policy.js'
 import { tunnelCloseChannel, upgradeStartChannel } from './diagnostics.js'
-import { StreamTimeouts } from './stream-timeouts.js'
+import { StreamTimeouts, timeoutBody } from './stream-timeouts.js'
 import { TcpConnectTransport } from './transport/tcp-connect.js'
 import { FrameBoundary, WebSocketGoingAway } from './websocket-going-away.js'
 import { SwyUpstreamProtocolError } from './errors.js'
@@ -403,9 +403,13 @@ export class UpgradeStream implements ChainOwner {
   }
 
   /** `streamIdleTimeout` or `requestTimeout` before the answer: 408, and the upstream attempt is given up. */
-  timeoutReply (error: Error & { statusCode: number }): void {
-    if (this.#phase === 'handshake') this.#localFailure(error)
-    else this.destroy(error)
+  timeoutReply (error: Error & { statusCode: number, code: string }): void {
+    if (this.#phase !== 'handshake') {
+      this.destroy(error)
+      return
+    }
+    this.#closeError ??= error
+    this.localReply(this.chain.filters.length, error.statusCode, Buffer.from(timeoutBody(error)), { 'content-type': 'text/plain' })
   }
 
   #localFailure (err: Error & { statusCode?: number }): void {

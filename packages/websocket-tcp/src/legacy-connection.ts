@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { UpstreamOptions } from '@switchyard/core'
 import {
-  closeSoon, connectEndpoint, hashInputOf, Router, StreamTimeouts, Tunnel, tunnelCloseChannel, upgradeStartChannel,
+  closeSoon, connectEndpoint, hashInputOf, Router, StreamTimeouts, timeoutBody, Tunnel, tunnelCloseChannel, upgradeStartChannel,
   type AppState, type Attempt, type ResponseHead, type AttemptEvents, type Cluster, type Downstream, type Host, type RouteState, type RouterFailure
 } from '@switchyard/core/internal'
 import { buildRequestHead } from './request-head.js'
@@ -109,14 +109,14 @@ export class LegacyConnection {
   }
 
   /** `streamIdleTimeout` or `requestTimeout` before the pipe opens: 408, and the upstream connection is given up. */
-  timeoutReply (error: Error & { statusCode: number }): void {
+  timeoutReply (error: Error & { statusCode: number, code: string }): void {
     if (this.#phase !== 'connecting' && this.#phase !== 'handshake') {
       // The upstream's refusal is being relayed byte for byte: nothing else can be answered.
       this.destroy(error)
       return
     }
     this.#router.release()
-    this.#fail(error, error.statusCode, {}, '')
+    this.#fail(error, error.statusCode, {}, timeoutBody(error))
   }
 
   /** Ends the connection at once (`app.close()`). */
