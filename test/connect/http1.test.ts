@@ -210,11 +210,12 @@ test('a forwarded CONNECT refused by the endpoint is relayed with its body, and 
 })
 
 test('a forwarded CONNECT retries on the next endpoint when the first refuses the connection', async (t) => {
-  const dead = await freePort()
   const upstream = await rawUpstream(t, (conn) => {
     conn.socket.write('HTTP/1.1 200 OK\r\n\r\n')
     conn.socket.on('data', (d: Buffer) => conn.socket.write(d))
   })
+  // Taken while the upstream listens, so the kernel cannot hand the upstream the same port.
+  const dead = await freePort()
   const { port, app } = await startProxy(t, {
     clusters: { proxies: { endpoints: [`127.0.0.1:${dead}`, `127.0.0.1:${upstream.port}`], lbPolicy: 'roundRobin' } },
     ...CONNECT_ON
