@@ -87,8 +87,9 @@ for (const mode of tunnelModes) {
     const got = tally(more.map((a) => a.backend!))
     // Round robin would give it 10; P(7 or more of 30 at 1/27) is below 1e-5.
     assert.ok((got.b0 ?? 0) <= 6, `the busy endpoint took ${got.b0} of 30 new tunnels`)
-    // The idle two share the rest evenly, as each open tunnel weighs on its endpoint.
-    assert.ok(Math.abs((got.b1 ?? 0) - (got.b2 ?? 0)) <= 4, `b1 ${got.b1}, b2 ${got.b2}`)
+    // The idle two share the rest, as each open tunnel weighs on its endpoint. Three samples with replacement
+    // and ties to the first sampled still let them drift: a difference over 12 has P ≈ 1e-5 (simulated).
+    assert.ok(Math.abs((got.b1 ?? 0) - (got.b2 ?? 0)) <= 12, `b1 ${got.b1}, b2 ${got.b2}`)
     for (const a of [...more.slice(0, 3)]) assert.ok(await echoes(a.client!, 'still open'))
     for (const c of [...held, ...more.map((a) => a.client!)]) c.socket.destroy()
   })
