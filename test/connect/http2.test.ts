@@ -68,6 +68,24 @@ test('an HTTP/2 CONNECT the sidecar does not enable gets 403 and its DATA reache
   assert.equal(stat(sidecar.app, 'downstream_rq_ws_on_non_ws_route'), 1)
 })
 
+test('an HTTP/2 CONNECT to a server without h2-connect gets 403, counted as a refused upgrade type', async (t) => {
+  const echo = await tcpEcho(t)
+  const app = Fastify({ http2: true, forceCloseConnections: true }) as unknown as FastifyInstance
+  t.after(() => app.close())
+  await app.register(switchyard, { clusters: { egress: cluster(echo.port) }, upgradeConfigs: [{ upgradeType: 'CONNECT' }] })
+  app.route({ method: 'CONNECT', url: '/*', upstream: { cluster: 'egress' }, connectConfig: {}, handler: proxy })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const session = http2.connect(`http://127.0.0.1:${(app.server.address() as net.AddressInfo).port}`)
+  t.after(() => session.destroy())
+  const stream = session.request({ ':method': 'CONNECT', ':authority': 'db.internal:5432' })
+  stream.on('error', () => {})
+  const [headers] = await once(stream, 'response') as [http2.IncomingHttpHeaders]
+  stream.resume()
+  assert.equal(headers[':status'], 403)
+  assert.equal(echo.connections, 0)
+  assert.equal(stat(app, 'downstream_rq_ws_on_non_ws_route'), 1)
+})
+
 test('H1 CONNECT → H2 → TCP: curl reaches an HTTP server through a front and a sidecar', async (t) => {
   if (!havePeers(t, 'curl')) return
   const origin = http.createServer((req, res) => res.end(`origin saw ${req.url} host=${req.headers.host}`))

@@ -130,6 +130,8 @@ export class UpgradeDispatch {
     if (req.httpVersionMajor === 2) {
       // An HTTP/2 CONNECT is @switchyard/h2-connect's; without it, refused as an unconfigured type.
       if (others.length === 0) {
+        // Counted as Envoy counts any refused upgrade type.
+        this.#core.stats.inc('downstream_rq_ws_on_non_ws_route')
         const res = socket as unknown as ServerResponse
         res.statusCode = 403
         res.end()
