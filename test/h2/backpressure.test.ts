@@ -1,4 +1,4 @@
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { startNode } from '../helpers/h2-mesh.ts'
@@ -11,7 +11,11 @@ import { watchProxySockets, heldBetween, flood } from '../helpers/flood.ts'
 // what the client sends.
 const BOUND = 1024 * 1024
 
-test('an upgrade across the HTTP/2 hop holds backpressure: an app that stops reading stops the client, and the proxies hold a bounded amount', async (t) => {
+/**
+ * A tunnel client → front → HTTP/2 → sidecar → app, past its 101; with the front's socket to the client
+ * and the sidecar's socket to the app, whose byte counts say what the two proxies hold between them.
+ */
+async function hopTunnel (t: TestContext) {
   const app = await rawUpstream(t)
   const sidecar = await startNode(t, { listen: 'h2c', upstream: `127.0.0.1:${app.port}`, upstreamProtocol: 'http1' })
   const front = await startNode(t, { listen: 'http1', upstream: sidecar.origin, upstreamProtocol: 'http2' })
@@ -20,11 +24,15 @@ test('an upgrade across the HTTP/2 hop holds backpressure: an app that stops rea
   const client = await rawClient(t, front.port, upgradeHead('/raw/flood', 'foo'))
   const conn = await app.next()
   accept(conn)
-  assert.equal((await client.head()).status, 101)
+  const head = await client.head()
+  assert.equal(head.status, 101)
+  return { client, conn, headLength: head.raw.length, down: frontSockets.downstream(), toApp: sidecarSockets.upstream(app.port) }
+}
+
+test('an upgrade across the HTTP/2 hop holds backpressure: an app that stops reading stops the client, and the proxies hold a bounded amount', async (t) => {
+  const { client, conn, down, toApp } = await hopTunnel(t)
   conn.socket.pause()
 
-  const down = frontSockets.downstream()
-  const toApp = sidecarSockets.upstream(app.port)
   // The two request heads differ in size: measure from here.
   const heads = heldBetween(down, toApp)
   let maxHeld = 0
@@ -45,19 +53,9 @@ test('an upgrade across the HTTP/2 hop holds backpressure: an app that stops rea
 })
 
 test('an upgrade across the HTTP/2 hop holds backpressure: a client that stops reading stops the app, and the proxies hold a bounded amount', async (t) => {
-  const app = await rawUpstream(t)
-  const sidecar = await startNode(t, { listen: 'h2c', upstream: `127.0.0.1:${app.port}`, upstreamProtocol: 'http1' })
-  const front = await startNode(t, { listen: 'http1', upstream: sidecar.origin, upstreamProtocol: 'http2' })
-  const frontSockets = watchProxySockets(t, front.app)
-  const sidecarSockets = watchProxySockets(t, sidecar.app)
-  const client = await rawClient(t, front.port, upgradeHead('/raw/flood', 'foo'))
-  const conn = await app.next()
-  accept(conn)
-  const headLength = (await client.head()).raw.length
+  const { client, conn, down, toApp: fromApp, headLength } = await hopTunnel(t)
   client.socket.pause()
 
-  const down = frontSockets.downstream()
-  const fromApp = sidecarSockets.upstream(app.port)
   const heads = heldBetween(fromApp, down)
   let maxHeld = 0
   const sample = (): void => { maxHeld = Math.max(maxHeld, heldBetween(fromApp, down) - heads) }
